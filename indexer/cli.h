@@ -1,0 +1,34 @@
+/* sage-indexer's option table and the subcommand entry points that main.c
+ * dispatches to. Each returns the process exit status: 0 success, 1 failure,
+ * 2 usage error. */
+#ifndef INDEXER_CLI_H
+#define INDEXER_CLI_H
+
+#include "opt.h"
+
+enum cli_cmd {
+    CMD_BUILD = 1u << 0,
+    CMD_INFO = 1u << 1,
+    CMD_VERIFY = 1u << 2,
+    CMD_QUERY = 1u << 3
+};
+
+/* Index of each option in the table (main.c), in the same order. */
+enum cli_opt {
+    OPT_OUT, OPT_LIBRARY, OPT_MAX_FILE, OPT_BUILD_TIME, OPT_ZSTD_LEVEL, OPT_JSON,
+    OPT_K, OPT_LOG_FORMAT, OPT_VERBOSE, OPT__COUNT
+};
+
+struct cli {
+    unsigned cmd;
+    struct sage_optval v[OPT__COUNT];
+    char **args;        /* positional arguments after the subcommand */
+    int n_args;
+};
+
+int cmd_build(struct cli *c);
+int cmd_info(struct cli *c);
+int cmd_verify(struct cli *c);
+int cmd_query(struct cli *c);
+
+#endif

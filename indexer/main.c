@@ -1,0 +1,125 @@
+/* sage-indexer: the option table and subcommand dispatch. The work of each
+ * subcommand lives in its own file (build.c, inspect.c, query.c). */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "layout.h"
+#include "log.h"
+
+#define SAGE_VERSION_STRING "0.1.0"
+
+static const struct sage_opt options[OPT__COUNT] = {
+    [OPT_OUT] = { "out", 'o', "SAGE_OUT", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "FILE",
+                  "index file to write (DIR/NAME.sage)" },
+    [OPT_LIBRARY] = { "library", 'l', "SAGE_LIBRARY", SAGE_OPT_LIST, NULL, 0, 0, 0, CMD_BUILD,
+                      "NAME=PATH", "index PATH as library NAME (repeatable)" },
+    [OPT_MAX_FILE] = { "max-file-size", 0, "SAGE_MAX_FILE_SIZE", SAGE_OPT_SIZE, "100M", 1,
+                       1LL << 40, 0, CMD_BUILD, "SIZE", "skip files larger than this" },
+    [OPT_BUILD_TIME] = { "build-time", 0, "SOURCE_DATE_EPOCH", SAGE_OPT_INT, NULL, 0,
+                         253402300799LL, 0, CMD_BUILD, "EPOCH",
+                         "build time recorded in the index (none by default)" },
+    [OPT_ZSTD_LEVEL] = { "zstd-level", 0, "SAGE_ZSTD_LEVEL", SAGE_OPT_INT, "9", 1, 19, 0,
+                         CMD_BUILD, "N", "zstd compression level" },
+    [OPT_JSON] = { "json", 0, NULL, SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_INFO | CMD_QUERY, NULL,
+                   "print JSON instead of text" },
+    [OPT_K] = { "k", 'k', "SAGE_K", SAGE_OPT_INT, "10", 1, 10000, 0, CMD_QUERY, "N",
+                "number of results" },
+    [OPT_LOG_FORMAT] = { "log-format", 0, "SAGE_LOG_FORMAT", SAGE_OPT_STR, "text", 0, 0, 0,
+                         0, "text|json", "format of log lines on stderr" },
+    [OPT_VERBOSE] = { "verbose", 'v', "SAGE_VERBOSE", SAGE_OPT_BOOL, NULL, 0, 1, 0, 0, NULL,
+                      "log each file as it is indexed or skipped" },
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+    int (*run)(struct cli *);
+    const char *usage;
+    const char *what;
+} commands[] = {
+    { "build", CMD_BUILD, cmd_build, "build --out DIR/NAME.sage [--library NAME=PATH]... [PATH...]",
+      "index files and directories into one index file" },
+    { "info", CMD_INFO, cmd_info, "info [--json] FILE",
+      "show version, sections, counts and the build record" },
+    { "verify", CMD_VERIFY, cmd_verify, "verify FILE...",
+      "check every checksum; exit 0 when valid, 1 with the reason" },
+    { "query", CMD_QUERY, cmd_query, "query [-k N] [--json] FILE QUERY...",
+      "search an index file offline" },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(*commands))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sage-indexer COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
+    fprintf(f, "\n'sage-indexer COMMAND --help' lists the options of a command; "
+               "see also sage-indexer(1)\n");
+}
+
+static void command_help(size_t i)
+{
+    char *h = sage_opt_help(options, OPT__COUNT, commands[i].bit);
+    printf("usage: sage-indexer %s\n\n%s.\n\noptions (flags win over variables):\n%s"
+           "  %-30s show this help\n", commands[i].usage, commands[i].what, h ? h : "",
+           "-h, --help");
+    free(h);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    struct sage_err err = { 0 };
+    int status = 2;
+    memset(&c, 0, sizeof(c));
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("sage-indexer %s (index format %d.%d)\n", SAGE_VERSION_STRING,
+               SAGE_FORMAT_MAJOR, SAGE_FORMAT_MINOR);
+        return 0;
+    }
+    size_t ci = 0;
+    while (ci < N_COMMANDS && strcmp(commands[ci].name, argv[1]) != 0)
+        ci++;
+    if (ci == N_COMMANDS) {
+        fprintf(stderr, "sage-indexer: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    c.cmd = commands[ci].bit;
+    int first = 0;
+    int rc = sage_opt_parse(options, OPT__COUNT, c.cmd, c.v, argc - 1, argv + 1, &first, &err);
+    if (rc == 1) {
+        command_help(ci);
+        status = 0;
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "sage-indexer %s: %s\n", commands[ci].name, err.msg);
+        goto out;
+    }
+    const char *lf = c.v[OPT_LOG_FORMAT].str;
+    if (strcmp(lf, "text") != 0 && strcmp(lf, "json") != 0) {
+        fprintf(stderr, "sage-indexer %s: --log-format: expected text or json, got '%s'\n",
+                commands[ci].name, lf);
+        goto out;
+    }
+    sage_log_setup("sage-indexer", c.v[OPT_VERBOSE].num ? SAGE_LOG_DEBUG : SAGE_LOG_INFO,
+                   strcmp(lf, "json") == 0);
+    c.args = argv + 1 + first;
+    c.n_args = argc - 1 - first;
+    status = commands[ci].run(&c);
+out:
+    sage_opt_release(c.v, OPT__COUNT);
+    return status;
+}

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Installs every Debian package SAGE builds, tests or benchmarks with.
+# Idempotent: asks dpkg first and calls apt-get (update included) only when
+# something is missing, so a second run costs a fraction of a second.
+set -eu
+
+PKGS="
+build-essential pkg-config clang libclang-rt-14-dev llvm
+libarchive-dev libpoppler-glib-dev libcairo2-dev libcurl4-openssl-dev
+libmsgpack-dev libzstd-dev zstd libopenblas-dev libcivetweb-dev
+libjansson-dev libutf8proc-dev libstemmer-dev libxxhash-dev xxhash
+libcmocka-dev libmagic-dev libxml2-dev
+perl coreutils curl python3
+"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+echo "install-deps: installing:$missing" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "install-deps: done" >&2
