@@ -27,7 +27,7 @@ DEP_FILES := /usr/include/archive.h /usr/include/poppler/glib/poppler.h \
     /usr/include/jansson.h /usr/include/utf8proc.h /usr/include/libstemmer.h \
     /usr/include/xxhash.h /usr/bin/xxhsum /usr/include/cmocka.h /usr/include/magic.h \
     /usr/include/libxml2/libxml/HTMLparser.h /usr/include/openssl/evp.h \
-    /usr/bin/clang /usr/bin/pkg-config /usr/bin/prove
+    /usr/bin/clang /usr/bin/pkg-config /usr/bin/prove /usr/bin/jq
 NODEPS_GOALS := clean uninstall help
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
   DEPS_MISSING := $(filter-out $(wildcard $(DEP_FILES)),$(DEP_FILES))
@@ -53,9 +53,9 @@ SAGE_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wvla -Wstrict-prot
     $(call pkgcflags,$(INDEXER_PKGS) cmocka) $(if $(DEVELOPER),-Werror) \
     $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer)
 SAGE_LDFLAGS := -Wl,--as-needed $(if $(SANITIZE),-fsanitize=$(SANITIZE))
-FORMAT_LIBS  := $(call pkglibs,$(FORMAT_PKGS)) -lpthread -lm
-INDEXER_LIBS := $(call pkglibs,$(INDEXER_PKGS)) -lpthread -lm
-SEARCHD_LIBS := $(call pkglibs,$(SEARCHD_PKGS)) -lcivetweb -lpthread -lm
+FORMAT_LIBS  := $(call pkglibs,$(FORMAT_PKGS)) -lstemmer -lpthread -lm
+INDEXER_LIBS := $(call pkglibs,$(INDEXER_PKGS)) -lstemmer -lpthread -lm
+SEARCHD_LIBS := $(call pkglibs,$(SEARCHD_PKGS)) -lstemmer -lcivetweb -lpthread -lm
 TEST_LIBS    := $(call pkglibs,cmocka)
 
 # ---- sources ----

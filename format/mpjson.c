@@ -43,15 +43,18 @@ static int pack(msgpack_packer *pk, const json_t *v, int depth)
         return 0;
     }
     case JSON_OBJECT: {
-        size_t n = json_object_size(v), i = 0;
+        size_t n = json_object_size(v), i = 0, kn;
         const char **keys = sage_calloc(n ? n : 1, sizeof(*keys));
         const char *k;
         json_t *val;
         int rc = -1;
         if (!keys)
             return -1;
-        json_object_foreach((json_t *)v, k, val)
+        json_object_keylen_foreach((json_t *)v, k, kn, val) {
+            if (strlen(k) != kn)
+                goto out;   /* a NUL inside a key: keys are C strings below */
             keys[i++] = k;
+        }
         qsort(keys, n, sizeof(*keys), cmp_str);   /* deterministic bytes */
         if (msgpack_pack_map(pk, n) < 0)
             goto out;
@@ -154,6 +157,12 @@ static int prescan(const uint8_t *p, size_t len)
     return p == end ? 0 : -1;
 }
 
+/* msgpack-c leaves ptr NULL for a zero-length fixstr; jansson wants a pointer. */
+static const char *str_ptr(const msgpack_object_str *s)
+{
+    return s->size ? s->ptr : "";
+}
+
 static json_t *to_json(const msgpack_object *o)
 {
     switch (o->type) {
@@ -164,7 +173,7 @@ static json_t *to_json(const msgpack_object *o)
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);  /* NULL if not finite */
-    case MSGPACK_OBJECT_STR: return json_stringn(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_STR: return json_stringn(str_ptr(&o->via.str), o->via.str.size);
     case MSGPACK_OBJECT_ARRAY: {
         json_t *a = json_array();
         for (uint32_t i = 0; a && i < o->via.array.size; i++) {
@@ -180,8 +189,12 @@ static json_t *to_json(const msgpack_object *o)
         json_t *m = json_object();
         for (uint32_t i = 0; m && i < o->via.map.size; i++) {
             const msgpack_object_kv *kv = &o->via.map.ptr[i];
-            json_t *val = kv->key.type == MSGPACK_OBJECT_STR ? to_json(&kv->val) : NULL;
-            if (!val || json_object_setn_new(m, kv->key.via.str.ptr, kv->key.via.str.size,
+            /* Keys are names: a NUL inside one could not be encoded again. */
+            int key_ok = kv->key.type == MSGPACK_OBJECT_STR &&
+                         (kv->key.via.str.size == 0 ||
+                          !memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size));
+            json_t *val = key_ok ? to_json(&kv->val) : NULL;
+            if (!val || json_object_setn_new(m, str_ptr(&kv->key.via.str), kv->key.via.str.size,
                                              val) < 0) {
                 json_decref(m);
                 m = NULL;

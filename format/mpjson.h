@@ -16,7 +16,7 @@
 int sage_mpjson_encode(const json_t *v, uint8_t **out, size_t *len, struct sage_err *err);
 
 /* Decodes exactly one msgpack object spanning buf[0, len) into *out (a new
- * reference). Map keys must be strings; bin and ext types are refused. */
+ * reference). Map keys must be strings without NUL bytes; bin and ext types are refused. */
 int sage_mpjson_decode(const uint8_t *buf, size_t len, json_t **out, struct sage_err *err);
 
 #endif

@@ -371,6 +371,11 @@ int sage_reader_verify(const struct sage_reader *r, struct sage_err *err)
         goto out;
     }
     uint64_t footer_off = r->size - SAGE_FTR_LEN;
+    uint64_t table_end = SAGE_HDR_FIXED + (uint64_t)r->info.n_sections * SAGE_SEC_ENTRY;
+    if (!all_zero(r->base + table_end, r->info.header_len - table_end)) {
+        rc = CORRUPT("'%s': non-zero bytes in header padding", r->name);
+        goto out;
+    }
     XXH3_64bits_reset(file);
     XXH3_64bits_update(file, r->base, r->info.header_len);
     uint64_t pos = r->info.header_len;

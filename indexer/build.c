@@ -241,6 +241,25 @@ static int add_root(struct build *b, const char *path, const char *library)
     return add_file(b, path, base ? base + 1 : path, library);
 }
 
+/* Creates the directories leading to path, like mkdir -p of its dirname. */
+static int make_parent_dirs(const char *path)
+{
+    char *p = sage_strdup(path);
+    int rc = 0;
+    if (!p)
+        return -1;
+    for (char *s = strchr(p + 1, '/'); s && rc == 0; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            sage_log(SAGE_LOG_ERROR, "cannot create directory '%s': %s", p, strerror(errno));
+            rc = -1;
+        }
+        *s = '/';
+    }
+    sage_free(p);
+    return rc;
+}
+
 /* Encodes a record table and streams it into the writer as one section. */
 static int put_table(struct sage_writer *w, uint32_t kind, const struct sage_rectab_builder *t,
                      struct sage_err *err)
@@ -299,6 +318,8 @@ int cmd_build(struct cli *c)
         if (add_root(&b, c->args[i], "default") < 0)
             goto out;
     }
+    if (make_parent_dirs(out) < 0)
+        goto out;
     rec = json_pack("{s:s, s:s, s:s, s:o, s:O, s:O, s:{s:I, s:i}, s:{s:I, s:I, s:I}, s:O}",
         "tool", "sage-indexer", "version", "0.1.0", "format", "1.0",
         "build_time", c->v[OPT_BUILD_TIME].str ? json_integer(c->v[OPT_BUILD_TIME].num)

@@ -1,0 +1,38 @@
+/* The tokenizer shared by the indexer and every query path, so both split and
+ * normalize text identically: words are maximal runs of letters, digits and
+ * combining marks (Unicode categories L*, N*, M*); each is case-folded,
+ * NFKC-normalized with accents stripped (utf8proc), then stemmed (Snowball
+ * English through libstemmer). A tokenizer holds a stemmer and a scratch
+ * buffer, so it is used by one thread at a time. */
+#ifndef SAGE_TOKENIZE_H
+#define SAGE_TOKENIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define SAGE_TERM_MAX 64    /* longer words are dropped: they are not words */
+
+struct sage_token {
+    const char *term;       /* normalized term, NUL-terminated, valid during the callback */
+    size_t term_len;
+    uint32_t pos;           /* word position, from 0 */
+    size_t off, len;        /* byte range of the word in the input */
+};
+
+/* Called for each token; a non-zero return stops tokenizing and is returned. */
+typedef int (*sage_token_fn)(void *ctx, const struct sage_token *t);
+
+struct sage_tokenizer;
+
+/* language: a Snowball algorithm name ("english"), or NULL for no stemming. */
+int sage_tokenizer_new(const char *language, struct sage_tokenizer **out, struct sage_err *err);
+void sage_tokenizer_free(struct sage_tokenizer *tk);
+
+/* Tokenizes text[0, len) (UTF-8; invalid bytes separate words). Returns 0,
+ * the callback's non-zero value, or -SAGE_ENOMEM. */
+int sage_tokenize(struct sage_tokenizer *tk, const char *text, size_t len, sage_token_fn fn,
+                  void *ctx);
+
+#endif

@@ -1,0 +1,111 @@
+/* Fuzz target for the index reader: opens the input as an in-memory image,
+ * walks and decodes every section (record tables of DOCS and TEXT, msgpack of
+ * DOCS records and BUILD), then verifies it, and opens it once more with
+ * SAGE_OPEN_VERIFY. It then does all of that again on a copy whose checksums
+ * have been recomputed, since a mutation of the header or of a section would
+ * otherwise almost never get past the XXH3 checks to the code behind them.
+ * Errors are expected; crashes, leaks and sanitizer reports are bugs. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "fuzz.h"
+#include "le.h"
+#include "mpjson.h"
+#include "reader.h"
+#include "rectab.h"
+
+#define LOAD_CAP ((size_t)64 << 20)    /* largest section we decode */
+#define MAX_RECORDS 4096u              /* records read per table */
+
+static void walk_table(const struct sage_section *s, const struct sage_bytes *b)
+{
+    struct sage_rectab t;
+    struct sage_err err = { 0 };
+    if (sage_rectab_open(&t, b->data, b->len, &err) < 0)
+        return;
+    uint64_t n = t.n < MAX_RECORDS ? t.n : MAX_RECORDS;
+    for (uint64_t i = 0; i <= n; i++) {   /* i == n checks the out-of-range refusal */
+        const uint8_t *rec;
+        size_t len;
+        if (sage_rectab_get(&t, i, &rec, &len, &err) < 0)
+            continue;
+        if (s->kind == SAGE_SECTION_DOCS) {
+            json_t *v = NULL;
+            if (sage_mpjson_decode(rec, len, &v, &err) == 0)
+                json_decref(v);
+        }
+    }
+}
+
+static void run(const uint8_t *data, size_t size)
+{
+    struct sage_reader *r = NULL;
+    struct sage_err err = { 0 };
+    if (sage_reader_open_mem(data, size, 0, &r, &err) == 0) {
+        const struct sage_reader_info *in = sage_reader_info(r);
+        const struct sage_section *s;
+        for (uint32_t i = 0; (s = sage_reader_section(r, i)) != NULL; i++) {
+            struct sage_bytes b;
+            if (sage_reader_load(r, s, LOAD_CAP, &b, &err) < 0)
+                continue;
+            if (s->kind == SAGE_SECTION_DOCS || s->kind == SAGE_SECTION_TEXT) {
+                walk_table(s, &b);
+            } else if (s->kind == SAGE_SECTION_BUILD) {
+                json_t *v = NULL;
+                if (sage_mpjson_decode(b.data, b.len, &v, &err) == 0)
+                    json_decref(v);
+            }
+            sage_bytes_release(&b);
+        }
+        if (sage_reader_section(r, in->n_sections) != NULL)
+            abort();    /* past the end of the table must be NULL */
+        (void)sage_reader_find(r, SAGE_SECTION_BUILD);
+        (void)sage_reader_verify(r, &err);
+        sage_reader_close(r);
+    }
+    r = NULL;
+    if (sage_reader_open_mem(data, size, SAGE_OPEN_VERIFY, &r, &err) == 0)
+        sage_reader_close(r);
+}
+
+/* Rewrites, in place, every checksum that the layout lets us find: those of
+ * sections that lie inside the image, the header's, the whole-file one and
+ * the footer's. Returns 0 when the image is too malformed to locate them. */
+static int fix_checksums(uint8_t *p, size_t size)
+{
+    if (size < SAGE_PAGE + SAGE_FTR_LEN || memcmp(p, SAGE_MAGIC, SAGE_MAGIC_LEN) != 0)
+        return 0;
+    uint32_t hlen = sage_le32(p + SAGE_HDR_LEN), n = sage_le32(p + SAGE_HDR_NSECT);
+    size_t footer_off = size - SAGE_FTR_LEN;
+    if (hlen < SAGE_HDR_FIXED + 8 || hlen > footer_off)
+        return 0;
+    for (uint32_t i = 0; i < n && i < (hlen - SAGE_HDR_FIXED) / SAGE_SEC_ENTRY; i++) {
+        uint8_t *e = p + SAGE_HDR_FIXED + (size_t)i * SAGE_SEC_ENTRY;
+        uint64_t off = sage_le64(e + SAGE_SEC_OFF), len = sage_le64(e + SAGE_SEC_LEN);
+        if (off <= footer_off && len <= footer_off - off)
+            sage_put64(e + SAGE_SEC_CHECKSUM, XXH3_64bits(p + off, (size_t)len));
+    }
+    sage_put64(p + SAGE_HDR_CHECKSUM, 0);
+    uint64_t hc = XXH3_64bits(p, hlen);
+    sage_put64(p + SAGE_HDR_CHECKSUM, hc);
+    uint8_t *f = p + footer_off;
+    sage_put64(f + SAGE_FTR_FILE_CHECKSUM, XXH3_64bits(p, footer_off));
+    sage_put64(f + SAGE_FTR_HDR_CHECKSUM, hc);
+    sage_put64(f + SAGE_FTR_CHECKSUM, XXH3_64bits(f, SAGE_FTR_CHECKSUM));
+    return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    run(data, size);
+    uint8_t *copy = size ? malloc(size) : NULL;
+    if (copy) {
+        memcpy(copy, data, size);
+        if (fix_checksums(copy, size) && memcmp(copy, data, size) != 0)
+            run(copy, size);
+        free(copy);
+    }
+    return 0;
+}
