@@ -42,7 +42,7 @@ endif
 
 # ---- flags ----
 FORMAT_PKGS  := libzstd libxxhash msgpack jansson libcrypto libutf8proc
-INDEXER_PKGS := $(FORMAT_PKGS) libarchive poppler-glib libcurl libmagic
+INDEXER_PKGS := $(FORMAT_PKGS) libarchive poppler-glib libcurl libmagic libxml-2.0
 SEARCHD_PKGS := $(FORMAT_PKGS)
 pkgcflags = $(shell pkg-config --cflags $(1))
 pkglibs = $(shell pkg-config --libs $(1))
@@ -69,6 +69,7 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 
 FORMAT_OBJS  := $(FORMAT_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_OBJS := $(INDEXER_SRCS:%.c=$(BUILD)/%.o)
+INDEXER_LIB_OBJS := $(filter-out $(BUILD)/indexer/main.o,$(INDEXER_OBJS))
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_BINS    := $(TOOL_SRCS:tests/lib/%.c=$(BUILD)/tests/lib/%)
 BENCH_BINS   := $(BENCH_SRCS:scripts/bench/%.c=$(BUILD)/bench/%)
@@ -85,10 +86,14 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libsage.a: $(FORMAT_OBJS)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/sage-indexer: $(INDEXER_OBJS) $(BUILD)/libsage.a
+# The indexer's modules as an archive, so unit tests can link them too.
+$(BUILD)/libindexer.a: $(INDEXER_LIB_OBJS)
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/sage-indexer: $(BUILD)/indexer/main.o $(BUILD)/libindexer.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsage.a
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libindexer.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(INDEXER_LIBS)
 
 $(BUILD)/tests/lib/%: $(BUILD)/tests/lib/%.o $(BUILD)/libsage.a
@@ -98,7 +103,7 @@ $(BUILD)/bench/%: $(BUILD)/scripts/bench/%.o $(BUILD)/libsage.a
 	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(FORMAT_LIBS)
 
 # Corpus replay: the fuzz target's entry point under a plain main(), gcc-built.
-$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libsage.a
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libindexer.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS)
 
 # ---- tests ----
@@ -123,7 +128,9 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iformat -include format/banned.h \
     -fsanitize=fuzzer-no-link,address,undefined $(call pkgcflags,$(INDEXER_PKGS))
 $(FUZZ_BUILD)/%.o: %.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && clang $(FUZZ_CFLAGS) -c -o $@ $<
-$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FORMAT_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FORMAT_SRCS) \
+    $(filter-out indexer/main.c,$(INDEXER_SRCS)))
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(call say,LINK,$@)clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(INDEXER_LIBS)
 
 fuzz: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
@@ -144,7 +151,7 @@ bench: $(PROGRAMS) $(BENCH_BINS)
 lint: $(BUILD)/libsage.a
 	$(Q)bad=$$(nm -g --defined-only $(BUILD)/libsage.a | awk 'NF==3 && $$3 !~ /^sage_/ {print $$3}'); \
 	if [ -n "$$bad" ]; then echo "lint: libsage.a exports names without sage_: $$bad"; exit 1; fi
-	$(Q)for f in scripts/*.sh scripts/bench/*.sh tests/e2e/*.sh tests/lib/*.sh .ci/run; do \
+	$(Q)for f in $(wildcard scripts/*.sh scripts/bench/*.sh tests/e2e/*.sh tests/lib/*.sh tests/golden/*.sh) .ci/run; do \
 	    bash -n $$f || exit 1; done
 	$(Q)echo "lint: ok"
 

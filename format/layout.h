@@ -9,13 +9,16 @@
 /* Format versions. A reader refuses a major it does not know and accepts any
  * minor of a major it knows (minors only add section kinds or fields that
  * older readers may ignore).
- *   1.0  header, section table, footer; BUILD, DOCS and TEXT sections. */
+ *   1.0  header, section table, footer; BUILD, DOCS and TEXT sections.
+ *   1.1  CHUNKS, CHUNK_TEXT, NORMS, POSTINGS and LEXICON: the inverted index. */
 #define SAGE_FORMAT_MAJOR 1
-#define SAGE_FORMAT_MINOR 0
+#define SAGE_FORMAT_MINOR 1
 
 #define SAGE_MAGIC "\x89SAGE\r\n\x1a"   /* 8 bytes; catches text-mode copies */
 #define SAGE_MAGIC_LEN 8
 #define SAGE_PAGE 4096u                  /* section alignment */
+#define SAGE_SECTIONS_MAX 4096u          /* so open reads at most 49 pages of header */
+#define SAGE_VERSION "0.1.0"             /* of the tools, recorded in build records */
 
 /* Header, at offset 0. */
 enum {
@@ -64,8 +67,13 @@ enum sage_codec {
 enum sage_section_kind {
     SAGE_SECTION_BUILD = 1,     /* msgpack map: the build record */
     SAGE_SECTION_DOCS = 2,      /* record table of msgpack maps, one per document */
-    SAGE_SECTION_TEXT = 3,      /* record table of UTF-8 text, one per document */
-    SAGE_SECTION_KIND_MAX_KNOWN = 3
+    SAGE_SECTION_TEXT = 3,      /* record table of UTF-8 text, one per document (1.0 only) */
+    SAGE_SECTION_CHUNKS = 4,    /* u64 n, then per chunk u32 doc, u32 ordinal in the doc */
+    SAGE_SECTION_CHUNK_TEXT = 5,/* chunk records (msgpack) in zstd blocks with a block index */
+    SAGE_SECTION_NORMS = 6,     /* u32 token count per chunk */
+    SAGE_SECTION_POSTINGS = 7,  /* per term: block skip table, then blocks of 128 postings */
+    SAGE_SECTION_LEXICON = 8,   /* sorted terms, front-coded blocks with a block index */
+    SAGE_SECTION_KIND_MAX_KNOWN = 8
 };
 
 /* Name of a known kind ("build"), or NULL. */

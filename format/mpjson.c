@@ -189,13 +189,12 @@ static json_t *to_json(const msgpack_object *o)
         json_t *m = json_object();
         for (uint32_t i = 0; m && i < o->via.map.size; i++) {
             const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            const msgpack_object_str *key = &kv->key.via.str;
             /* Keys are names: a NUL inside one could not be encoded again. */
             int key_ok = kv->key.type == MSGPACK_OBJECT_STR &&
-                         (kv->key.via.str.size == 0 ||
-                          !memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size));
+                         (key->size == 0 || !memchr(key->ptr, 0, key->size));
             json_t *val = key_ok ? to_json(&kv->val) : NULL;
-            if (!val || json_object_setn_new(m, str_ptr(&kv->key.via.str), kv->key.via.str.size,
-                                             val) < 0) {
+            if (!val || json_object_setn_new(m, str_ptr(key), key->size, val) < 0) {
                 json_decref(m);
                 m = NULL;
             }

@@ -134,8 +134,10 @@ int sage_opt_parse(const struct sage_opt *opts, size_t n, unsigned cmd,
             goto out;
         }
         if (c == '?' || c == ':') {
+            char shortopt[3] = { '-', (char)optopt, '\0' };
+            const char *what = optopt > 0 && optopt < 128 ? shortopt : argv[optind - 1];
             rc = sage_err_set(err, SAGE_EINVAL, c == ':' ? "option '%s' needs a value"
-                              : "unknown option '%s'", argv[optind - 1]);
+                              : "unknown option '%s'", what);
             goto out;
         }
         size_t i = 0;

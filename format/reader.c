@@ -34,6 +34,11 @@ const char *sage_section_kind_name(uint32_t kind)
     case SAGE_SECTION_BUILD: return "build";
     case SAGE_SECTION_DOCS: return "docs";
     case SAGE_SECTION_TEXT: return "text";
+    case SAGE_SECTION_CHUNKS: return "chunks";
+    case SAGE_SECTION_CHUNK_TEXT: return "chunk_text";
+    case SAGE_SECTION_NORMS: return "norms";
+    case SAGE_SECTION_POSTINGS: return "postings";
+    case SAGE_SECTION_LEXICON: return "lexicon";
     default: return NULL;
     }
 }
@@ -103,6 +108,8 @@ static int validate(struct sage_reader *r, struct sage_err *err)
     if (sage_le32(h + SAGE_HDR_PAGE) != SAGE_PAGE)
         return CORRUPT("'%s': bad page size in header", n);
     if (in->header_len == 0 || in->header_len % SAGE_PAGE ||
+        in->n_sections > SAGE_SECTIONS_MAX ||
+        in->header_len > SAGE_HDR_FIXED + SAGE_SECTIONS_MAX * SAGE_SEC_ENTRY + SAGE_PAGE ||
         in->header_len > r->size - SAGE_FTR_LEN ||
         in->n_sections > (in->header_len - SAGE_HDR_FIXED) / SAGE_SEC_ENTRY)
         return CORRUPT("'%s': bad header length or section count", n);

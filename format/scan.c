@@ -133,6 +133,7 @@ int sage_scan_search(const struct sage_reader *r, struct sage_tokenizer *tk, con
     }
     qsort(out->hits, (size_t)out->total, sizeof(*out->hits), cmp_hits);
     out->n_hits = out->total < k ? (size_t)out->total : k;
+    out->total_exact = 1;
 out:
     if (rc < 0)
         sage_results_release(out);

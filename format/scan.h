@@ -23,7 +23,8 @@ struct sage_hit {
 struct sage_results {
     struct sage_hit *hits;  /* best first, n_hits of them (owned) */
     size_t n_hits;
-    uint64_t total;         /* documents matching at least one term (exact) */
+    uint64_t total;         /* documents matching at least one term */
+    int total_exact;        /* 0: total is a lower bound (pruned evaluation) */
 };
 
 /* Ranks the documents of r for query q and keeps the best k. */

@@ -8,20 +8,51 @@
 
 #include "alloc.h"
 
+const char *const sage_stopwords_english[] = {
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is",
+    "it", "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there",
+    "these", "they", "this", "to", "was", "will", "with",
+};
+const size_t sage_n_stopwords_english =
+    sizeof(sage_stopwords_english) / sizeof(*sage_stopwords_english);
+
 struct sage_tokenizer {
     struct sb_stemmer *stemmer;     /* NULL: no stemming */
+    char **stop;                    /* sorted, owned */
+    size_t n_stop;
     char term[SAGE_TERM_MAX * 4 + 1];
 };
 
-int sage_tokenizer_new(const char *language, struct sage_tokenizer **out, struct sage_err *err)
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sage_tokenizer_new(const struct sage_tokenizer_opts *opts, struct sage_tokenizer **out,
+                       struct sage_err *err)
 {
     struct sage_tokenizer *tk = sage_calloc(1, sizeof(*tk));
     *out = NULL;
     if (!tk)
         return sage_err_set(err, SAGE_ENOMEM, "cannot allocate tokenizer");
-    if (language && !(tk->stemmer = sb_stemmer_new(language, "UTF_8"))) {
-        sage_free(tk);
-        return sage_err_set(err, SAGE_EINVAL, "no stemmer for language '%s'", language);
+    if (opts && opts->stemmer && !(tk->stemmer = sb_stemmer_new(opts->stemmer, "UTF_8"))) {
+        sage_tokenizer_free(tk);
+        return sage_err_set(err, SAGE_EINVAL, "no stemmer named '%s'", opts->stemmer);
+    }
+    if (opts && opts->n_stopwords) {
+        tk->stop = sage_calloc(opts->n_stopwords, sizeof(*tk->stop));
+        for (size_t i = 0; tk->stop && i < opts->n_stopwords; i++) {
+            if (!(tk->stop[i] = sage_strdup(opts->stopwords[i]))) {
+                sage_tokenizer_free(tk);
+                return sage_err_set(err, SAGE_ENOMEM, "cannot allocate stop words");
+            }
+            tk->n_stop++;
+        }
+        if (!tk->stop) {
+            sage_tokenizer_free(tk);
+            return sage_err_set(err, SAGE_ENOMEM, "cannot allocate stop words");
+        }
+        qsort(tk->stop, tk->n_stop, sizeof(*tk->stop), cmp_strp);
     }
     *out = tk;
     return 0;
@@ -33,7 +64,16 @@ void sage_tokenizer_free(struct sage_tokenizer *tk)
         return;
     if (tk->stemmer)
         sb_stemmer_delete(tk->stemmer);
+    for (size_t i = 0; i < tk->n_stop; i++)
+        sage_free(tk->stop[i]);
+    sage_free(tk->stop);
     sage_free(tk);
+}
+
+static int is_stopword(const struct sage_tokenizer *tk, const char *term)
+{
+    const char *key = term;
+    return tk->n_stop && bsearch(&key, tk->stop, tk->n_stop, sizeof(*tk->stop), cmp_strp);
 }
 
 static int is_word_cp(utf8proc_int32_t cp)
@@ -52,7 +92,8 @@ static int is_word_cp(utf8proc_int32_t cp)
 }
 
 /* Normalizes word w[0, n) into tk->term; returns its length, 0 to drop it,
- * or -1 when out of memory. */
+ * -2 for a stop word (dropped, but it takes a position), or -1 when out of
+ * memory. */
 static int normalize(struct sage_tokenizer *tk, const uint8_t *w, size_t n)
 {
     size_t len = 0;
@@ -82,6 +123,8 @@ static int normalize(struct sage_tokenizer *tk, const uint8_t *w, size_t n)
         len = (size_t)k;
     }
     tk->term[len] = '\0';
+    if (is_stopword(tk, tk->term))
+        return -2;
     if (tk->stemmer) {
         const sb_symbol *s = sb_stemmer_stem(tk->stemmer, (const sb_symbol *)tk->term, (int)len);
         if (!s)
@@ -118,7 +161,9 @@ int sage_tokenize(struct sage_tokenizer *tk, const char *text, size_t len, sage_
         } else if (!word && in_word) {
             in_word = 0;
             int tl = normalize(tk, p + start, i - start);
-            if (tl < 0)
+            if (tl == -2)
+                pos++;
+            else if (tl < 0)
                 return -SAGE_ENOMEM;
             if (tl > 0) {
                 struct sage_token t = { tk->term, (size_t)tl, pos++, start, i - start };

@@ -26,8 +26,20 @@ typedef int (*sage_token_fn)(void *ctx, const struct sage_token *t);
 
 struct sage_tokenizer;
 
-/* language: a Snowball algorithm name ("english"), or NULL for no stemming. */
-int sage_tokenizer_new(const char *language, struct sage_tokenizer **out, struct sage_err *err);
+struct sage_tokenizer_opts {
+    const char *stemmer;                /* Snowball algorithm ("english", "porter"), NULL: none */
+    const char *const *stopwords;       /* normalized words dropped before stemming */
+    size_t n_stopwords;                 /* they still take a position */
+};
+
+/* The 33 English stop words of Lucene's EnglishAnalyzer, the usual BM25
+ * baseline setting. */
+extern const char *const sage_stopwords_english[];
+extern const size_t sage_n_stopwords_english;
+
+/* opts NULL: no stemming, no stop words. Copies what it needs from opts. */
+int sage_tokenizer_new(const struct sage_tokenizer_opts *opts, struct sage_tokenizer **out,
+                       struct sage_err *err);
 void sage_tokenizer_free(struct sage_tokenizer *tk);
 
 /* Tokenizes text[0, len) (UTF-8; invalid bytes separate words). Returns 0,

@@ -65,15 +65,20 @@ static char *path_join(const char *dir, const char *prefix, const char *base, co
     return p;
 }
 
-/* Writes all of buf, retrying short writes and EINTR. */
-static int write_all(struct sage_writer *w, const uint8_t *b, size_t n, struct sage_err *err)
+/* Writes all of buf to fd (named name in messages), retrying short writes
+ * and EINTR. */
+static int write_all(const struct sage_writer *w, int fd, const char *name, const uint8_t *b,
+                     size_t n, struct sage_err *err)
 {
     while (n > 0) {
-        ssize_t k = w->io.write(w->fd, b, n);
+        ssize_t k = w->io.write(fd, b, n);
         if (k < 0 && errno == EINTR)
             continue;
-        if (k <= 0)
-            return sage_err_sys(err, SAGE_EIO, "cannot write '%s'", w->tmp_path);
+        if (k <= 0) {
+            if (k == 0)
+                errno = EIO;
+            return sage_err_sys(err, SAGE_EIO, "cannot write '%s'", name);
+        }
         b += k;
         n -= (size_t)k;
     }
@@ -98,7 +103,7 @@ static int pwrite_all(struct sage_writer *w, const uint8_t *b, size_t n, uint64_
 
 static int flush(struct sage_writer *w, struct sage_err *err)
 {
-    int rc = write_all(w, w->buf, w->buf_len, err);
+    int rc = write_all(w, w->fd, w->tmp_path, w->buf, w->buf_len, err);
     w->buf_len = 0;
     return rc;
 }
@@ -170,6 +175,30 @@ static void clean_stale(const char *dir, const char *prefix)
     closedir(d);
 }
 
+/* Creates and locks the temporary. Between mkostemp and flock another
+ * writer's clean_stale could take the unlocked file for a stale one and
+ * delete it, so after locking we check that the name still leads to our
+ * file, and start over (a few times) when it does not. */
+static int create_locked(struct sage_writer *w, struct sage_err *err)
+{
+    size_t n = strlen(w->tmp_path);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct stat a, b;
+        memcpy(w->tmp_path + n - 6, "XXXXXX", 6);
+        w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+        if (w->fd < 0)
+            return sage_err_sys(err, SAGE_EIO, "cannot create a temporary file in '%s'", w->dir);
+        if (flock(w->fd, LOCK_EX) < 0)
+            return sage_err_sys(err, SAGE_EIO, "cannot lock '%s'", w->tmp_path);
+        if (fstat(w->fd, &a) == 0 && stat(w->tmp_path, &b) == 0 && a.st_ino == b.st_ino &&
+            a.st_dev == b.st_dev)
+            return 0;
+        close(w->fd);
+        w->fd = -1;
+    }
+    return sage_err_set(err, SAGE_EIO, "cannot keep a temporary file in '%s'", w->dir);
+}
+
 int sage_writer_open(const char *path, const struct sage_writer_opts *opts,
                      struct sage_writer **out, struct sage_err *err)
 {
@@ -184,7 +213,7 @@ int sage_writer_open(const char *path, const struct sage_writer_opts *opts,
     w->flags = opts ? opts->flags : 0;
     w->zstd_level = opts && opts->zstd_level ? opts->zstd_level : 9;
     w->max_sections = opts && opts->max_sections ? opts->max_sections : 64;
-    if (w->max_sections > (1u << 20)) {
+    if (w->max_sections > SAGE_SECTIONS_MAX) {
         rc = sage_err_set(err, SAGE_EINVAL, "too many sections requested (%u)", w->max_sections);
         goto out;
     }
@@ -220,12 +249,9 @@ int sage_writer_open(const char *path, const struct sage_writer_opts *opts,
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate writer");
         goto out;
     }
-    w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-    if (w->fd < 0) {
-        rc = sage_err_sys(err, SAGE_EIO, "cannot create a temporary file in '%s'", w->dir);
+    if ((rc = create_locked(w, err)) < 0)
         goto out;
-    }
-    if (flock(w->fd, LOCK_EX) < 0 || fchmod(w->fd, 0644) < 0 ||
+    if (fchmod(w->fd, 0644) < 0 ||
         lseek(w->fd, w->header_len, SEEK_SET) < 0) {
         rc = sage_err_sys(err, SAGE_EIO, "cannot prepare '%s'", w->tmp_path);
         goto out;
@@ -378,7 +404,10 @@ static int hash_back(struct sage_writer *w, uint64_t end, uint64_t *xxh, EVP_MD_
     return 0;
 }
 
-static int write_sidecar(struct sage_writer *w, const char *hex, struct sage_err *err)
+/* The sidecar's name, and its text written and synced into a locked
+ * temporary (*tmp_out), ready to be renamed once the index itself is. */
+static int prepare_sidecar(struct sage_writer *w, const char *hex, char **tmp_out,
+                           char **final_out, struct sage_err *err)
 {
     int rc = 0;
     const char *base = strrchr(w->path, '/');
@@ -388,6 +417,8 @@ static int write_sidecar(struct sage_writer *w, const char *hex, struct sage_err
     int fd = -1;
     char line[512];
     int n = snprintf(line, sizeof(line), "%s  %s\n", hex, base);
+    *tmp_out = NULL;
+    *final_out = NULL;
     if (!final || !tmp) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate sidecar name");
         goto out;
@@ -396,26 +427,35 @@ static int write_sidecar(struct sage_writer *w, const char *hex, struct sage_err
         rc = sage_err_set(err, SAGE_ELIMIT, "file name too long for the sidecar: '%s'", base);
         goto out;
     }
+    if (!hex) {         /* no sidecar wanted: only its name, to remove a stale one */
+        *final_out = final;
+        final = NULL;
+        goto out;
+    }
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         rc = sage_err_sys(err, SAGE_EIO, "cannot create '%s'", tmp);
+        sage_free(tmp);
+        tmp = NULL;
         goto out;
     }
-    if (flock(fd, LOCK_EX) < 0 || fchmod(fd, 0644) < 0 ||
-        w->io.write(fd, line, (size_t)n) != n ||
-        (!(w->flags & SAGE_WRITE_NO_SYNC) && w->io.fsync(fd) < 0)) {
-        rc = sage_err_sys(err, SAGE_EIO, "cannot write '%s'", tmp);
+    if (flock(fd, LOCK_EX) < 0 || fchmod(fd, 0644) < 0) {
+        rc = sage_err_sys(err, SAGE_EIO, "cannot prepare '%s'", tmp);
         goto out;
     }
-    if (w->io.rename(tmp, final) < 0) {
-        rc = sage_err_sys(err, SAGE_EIO, "cannot rename '%s' to '%s'", tmp, final);
+    if ((rc = write_all(w, fd, tmp, (const uint8_t *)line, (size_t)n, err)) < 0)
+        goto out;
+    if (!(w->flags & SAGE_WRITE_NO_SYNC) && w->io.fsync(fd) < 0) {
+        rc = sage_err_sys(err, SAGE_EIO, "cannot sync '%s'", tmp);
         goto out;
     }
-    rc = fsync_dir(w, err);
+    *tmp_out = tmp;
+    *final_out = final;
+    tmp = final = NULL;
 out:
     if (fd >= 0)
         close(fd);
-    if (rc < 0 && tmp)
+    if (tmp)
         unlink(tmp);
     sage_free(final);
     sage_free(tmp);
@@ -431,6 +471,7 @@ int sage_writer_commit(struct sage_writer *w, char *sha256_hex, struct sage_err 
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
     char hex[65];
+    char *side_tmp = NULL, *side_final = NULL;
 
     if (w->committed || w->fd < 0)
         return sage_err_set(err, SAGE_EINVAL, "writer already committed or failed");
@@ -467,18 +508,36 @@ int sage_writer_commit(struct sage_writer *w, char *sha256_hex, struct sage_err 
         rc = sage_err_sys(err, SAGE_EIO, "cannot sync '%s'", w->tmp_path);
         goto out;
     }
+    if ((rc = prepare_sidecar(w, w->flags & SAGE_WRITE_NO_SHA256 ? NULL : hex, &side_tmp,
+                              &side_final, err)) < 0)
+        goto out;
     if (w->io.rename(w->tmp_path, w->path) < 0) {
         rc = sage_err_sys(err, SAGE_EIO, "cannot rename '%s' to '%s'", w->tmp_path, w->path);
         goto out;
     }
     w->committed = 1;
-    if ((rc = fsync_dir(w, err)) < 0)
+    /* From here the new index is in place; a failure still returns an error
+     * and leaves no sidecar that disagrees with it. */
+    if (side_tmp && w->io.rename(side_tmp, side_final) < 0) {
+        rc = sage_err_sys(err, SAGE_EIO, "cannot rename '%s' to '%s'", side_tmp, side_final);
+        unlink(side_final);
         goto out;
-    if (!(w->flags & SAGE_WRITE_NO_SHA256) && (rc = write_sidecar(w, hex, err)) < 0)
+    }
+    if (!side_tmp && unlink(side_final) < 0 && errno != ENOENT) {
+        rc = sage_err_sys(err, SAGE_EIO, "cannot remove the stale '%s'", side_final);
+        goto out;
+    }
+    sage_free(side_tmp);
+    side_tmp = NULL;
+    if ((rc = fsync_dir(w, err)) < 0)
         goto out;
     if (sha256_hex)
         memcpy(sha256_hex, hex, sizeof(hex));
 out:
+    if (side_tmp)
+        unlink(side_tmp);
+    sage_free(side_tmp);
+    sage_free(side_final);
     if (rc < 0 && !w->committed) {
         unlink(w->tmp_path);
         close(w->fd);

@@ -57,9 +57,13 @@ int sage_writer_add(struct sage_writer *w, uint32_t kind, enum sage_codec codec,
 /* Counts stored in the header for tools that do not parse sections. */
 void sage_writer_set_counts(struct sage_writer *w, uint64_t n_docs, uint64_t n_chunks);
 
-/* Writes header and footer, syncs and renames the file into place, then the
- * sidecar. On success fills sha256_hex (65 bytes, may be NULL). On failure the
- * temporary is removed and the final name is untouched. */
+/* Writes header and footer, syncs the file, prepares the sidecar, renames
+ * the file into place, then the sidecar (or removes a stale one when
+ * SAGE_WRITE_NO_SHA256), and syncs the directory. On success fills
+ * sha256_hex (65 bytes, may be NULL). A failure before the rename removes the
+ * temporary and leaves the final name untouched; a failure after it (sidecar
+ * rename, directory sync) returns -SAGE_EIO with the complete new file in
+ * place and no sidecar that disagrees with it. */
 int sage_writer_commit(struct sage_writer *w, char *sha256_hex, struct sage_err *err);
 
 /* Releases the writer; before a successful commit, also deletes the temporary. */

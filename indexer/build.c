@@ -1,7 +1,8 @@
-/* sage-indexer build, foundation version: walks files and directories in a
- * deterministic order, keeps plain UTF-8 text files, and writes them with a
- * build record as DOCS and TEXT sections. Archives, PDF, HTML, chunking and the
- * inverted index belong to the full indexer (issue #4). */
+/* sage-indexer build: walks files and directories in a deterministic order,
+ * extracts text by type (plain text, Markdown, reStructuredText, JSONL
+ * document collections), cuts it into heading-aware chunks, and writes the
+ * document table, chunk table, chunk text and the BM25 inverted index.
+ * Archives, HTML and PDF plug in through extract.h and archive.h. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,24 +14,39 @@
 #include <utf8proc.h>
 
 #include "alloc.h"
+#include "chunk.h"
+#include "chunkstore.h"
 #include "cli.h"
+#include "extract_text.h"
+#include "ixbuild.h"
+#include "le.h"
 #include "log.h"
 #include "mpjson.h"
 #include "rectab.h"
 #include "writer.h"
 
+#define SKIPPED_LISTED 1000
+
 struct build {
-    struct sage_rectab_builder docs, text;
+    struct sage_rectab_builder docs;
+    struct sage_chunkstore_builder text;
+    struct sage_ixbuild *ix;
+    uint8_t *chunk_map;         /* u32 doc, u32 ordinal per chunk */
+    size_t chunk_map_len, chunk_map_cap;
+    struct chunk_opts chunking;
     long long max_file;
-    uint64_t n_docs, n_bytes, n_skipped;
-    json_t *skipped;        /* [{path, reason}] for the build record */
+    uint64_t n_docs, n_bytes, n_skipped, n_chunks;
+    json_t *skipped;            /* [{path, reason}], the first SKIPPED_LISTED */
+    char *scratch;              /* index text of one chunk */
+    size_t scratch_cap;
+    int failed;
 };
 
 static void skip(struct build *b, const char *path, const char *why)
 {
     sage_log(SAGE_LOG_WARN, "skipping '%s': %s", path, why);
-    b->n_skipped++;
-    json_array_append_new(b->skipped, json_pack("{s:s, s:s}", "path", path, "reason", why));
+    if (b->n_skipped++ < SKIPPED_LISTED)
+        json_array_append_new(b->skipped, json_pack("{s:s, s:s}", "path", path, "reason", why));
 }
 
 /* Plain text: valid UTF-8 without NUL bytes. */
@@ -47,40 +63,167 @@ static int is_text(const uint8_t *p, size_t n)
     return 1;
 }
 
-/* A title: the first Markdown heading, else the first non-blank line, else
- * the file name; at most 120 bytes, cut on a character boundary. */
-static json_t *title_of(const char *text, size_t len, const char *name)
+static int has_suffix(const char *s, const char *suffix)
 {
-    const char *p = text, *end = text + len, *best = NULL;
-    size_t best_len = 0;
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* ---- documents and chunks ---- */
+
+struct doc_ctx {
+    struct build *b;
+    uint32_t doc;
+    const char *title;
+    struct sage_err *err;
+};
+
+static int on_chunk(void *ctx, const char *text, size_t len, const char *heading, uint32_t page,
+                    uint32_t ordinal)
+{
+    struct doc_ctx *d = ctx;
+    struct build *b = d->b;
+    uint8_t *rec = NULL, pair[8];
+    size_t rec_len = 0;
+    int rc = 0;
+    /* What is indexed: title and heading path, then the chunk's text, so a
+     * chunk deep in a document still matches the words of its context. */
+    size_t tl = d->title ? strlen(d->title) : 0, hl = heading ? strlen(heading) : 0;
+    size_t need = tl + hl + len + 3;
+    if (need > b->scratch_cap) {
+        char *s = sage_realloc(b->scratch, need);
+        if (!s)
+            return sage_err_set(d->err, SAGE_ENOMEM, "cannot allocate chunk text");
+        b->scratch = s;
+        b->scratch_cap = need;
+    }
+    int n = snprintf(b->scratch, need, "%s\n%s\n", d->title ? d->title : "", heading ? heading : "");
+    memcpy(b->scratch + n, text, len);
+    json_t *j = json_pack("{s:I, s:I, s:I, s:s%, s:s?}", "doc", (json_int_t)d->doc,
+                          "ordinal", (json_int_t)ordinal, "page", (json_int_t)page,
+                          "text", text, len, "heading", heading);
+    if (!j)
+        return sage_err_set(d->err, SAGE_ENOMEM, "cannot encode chunk");
+    sage_put32(pair, d->doc);
+    sage_put32(pair + 4, ordinal);
+    if ((rc = sage_ixbuild_add(b->ix, b->scratch, (size_t)n + len, NULL, d->err)) < 0 ||
+        (rc = sage_mpjson_encode(j, &rec, &rec_len, d->err)) < 0 ||
+        (rc = sage_chunkstore_add(&b->text, rec, rec_len, d->err)) < 0)
+        goto out;
+    if (b->chunk_map_len + 8 > b->chunk_map_cap) {
+        size_t cap = b->chunk_map_cap ? b->chunk_map_cap * 2 : 4096;
+        uint8_t *m = sage_realloc(b->chunk_map, cap);
+        if (!m) {
+            rc = sage_err_set(d->err, SAGE_ENOMEM, "cannot grow chunk table");
+            goto out;
+        }
+        b->chunk_map = m;
+        b->chunk_map_cap = cap;
+    }
+    memcpy(b->chunk_map + b->chunk_map_len, pair, 8);
+    b->chunk_map_len += 8;
+    b->n_chunks++;
+out:
+    json_decref(j);
+    sage_free(rec);
+    return rc;
+}
+
+/* Adds one extracted document: its record, then its chunks. ext_id is the
+ * collection's own id (JSONL), or NULL. */
+static int add_document(struct build *b, const char *library, const char *path,
+                        const char *ext_id, const char *fallback_title, struct extracted *x,
+                        size_t bytes, struct sage_err *err)
+{
+    uint8_t *rec = NULL;
+    size_t rec_len = 0;
+    int rc;
+    const char *title = x->title ? x->title : fallback_title;
+    uint64_t first = b->n_chunks;
+    struct doc_ctx d = { b, (uint32_t)b->n_docs, title, err };
+    if (b->n_docs >= UINT32_MAX - 1)
+        return sage_err_set(err, SAGE_ELIMIT, "more than %u documents", UINT32_MAX - 1);
+    rc = chunk_document(x, &b->chunking, on_chunk, &d);
+    if (rc != 0)
+        return rc < 0 ? rc : sage_err_set(err, SAGE_ENOMEM, "cannot chunk '%s'", path);
+    json_t *doc = json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I}", "id", (json_int_t)b->n_docs,
+                            "library", library, "path", path, "title", title,
+                            "bytes", (json_int_t)bytes, "first_chunk", (json_int_t)first,
+                            "n_chunks", (json_int_t)(b->n_chunks - first));
+    if (doc && ext_id)
+        json_object_set_new(doc, "ext_id", json_string(ext_id));
+    if (doc && x->n_pages)
+        json_object_set_new(doc, "pages", json_integer(x->n_pages));
+    if (!doc || (rc = sage_mpjson_encode(doc, &rec, &rec_len, err)) < 0 ||
+        (rc = sage_rectab_builder_add(&b->docs, rec, rec_len, err)) < 0) {
+        if (!doc)
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot encode document");
+    } else {
+        b->n_docs++;
+        b->n_bytes += bytes;
+        sage_log(SAGE_LOG_DEBUG, "indexed '%s' as %s:%s (%llu chunks)", path, library, path,
+                 (unsigned long long)(b->n_chunks - first));
+    }
+    json_decref(doc);
+    sage_free(rec);
+    return rc;
+}
+
+/* One JSON object per line: {"id", "title", "text"} (as in the IR test
+ * collections); each line is a document. Bad lines are skipped by number. */
+static int add_jsonl(struct build *b, const char *path, const char *rel, const char *library,
+                     const uint8_t *data, size_t len)
+{
+    const char *p = (const char *)data, *end = p + len;
+    struct sage_err err = { 0 };
+    size_t line_no = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
-        const char *s = p;
-        while (s < le && (*s == ' ' || *s == '\t'))
-            s++;
-        if (s < le && *s == '#') {
-            while (s < le && *s == '#')
-                s++;
-            while (s < le && *s == ' ')
-                s++;
-            best = s, best_len = (size_t)(le - s);
-            break;
+        line_no++;
+        if (le > p) {
+            json_error_t jerr;
+            json_t *o = json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES, &jerr);
+            json_t *id = o ? json_object_get(o, "id") : NULL;
+            const char *text = o ? json_string_value(json_object_get(o, "text")) : NULL;
+            const char *title = o ? json_string_value(json_object_get(o, "title")) : NULL;
+            char idbuf[32], where[64];
+            const char *ids = json_is_string(id) ? json_string_value(id) : NULL;
+            if (json_is_integer(id)) {
+                snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+                ids = idbuf;
+            }
+            snprintf(where, sizeof(where), "line %zu", line_no);
+            if (!o || !ids || !text) {
+                char what[PATH_MAX + 64];
+                snprintf(what, sizeof(what), "%s:%zu", path, line_no);
+                skip(b, what, !o ? "not a JSON object" : "needs string \"id\" and \"text\"");
+            } else {
+                struct extracted x = { 0 };
+                size_t dl = strlen(rel) + strlen(ids) + 2;
+                char *docpath = sage_malloc(dl);
+                int rc = docpath ? 0 : sage_err_set(&err, SAGE_ENOMEM, "out of memory");
+                if (rc == 0) {
+                    snprintf(docpath, dl, "%s#%s", rel, ids);
+                    rc = extracted_add(&x, text, strlen(text), NULL, 0, &err);
+                }
+                if (rc == 0 && title && *title)
+                    rc = extracted_set_title(&x, title, strlen(title), &err);
+                if (rc == 0)
+                    rc = add_document(b, library, docpath, ids, ids, &x, (size_t)(le - p), &err);
+                extracted_release(&x);
+                sage_free(docpath);
+                if (rc < 0) {
+                    json_decref(o);
+                    sage_log(SAGE_LOG_ERROR, "cannot index '%s' %s: %s", path, where, err.msg);
+                    return -1;
+                }
+            }
+            json_decref(o);
         }
-        if (s < le && !best)
-            best = s, best_len = (size_t)(le - s);
         p = le + 1;
     }
-    while (best_len > 0 && (best[best_len - 1] == '\r' || best[best_len - 1] == ' '))
-        best_len--;
-    if (!best || best_len == 0)
-        return json_string(name);
-    if (best_len > 120) {
-        best_len = 120;
-        while (best_len > 0 && ((unsigned char)best[best_len] & 0xc0) == 0x80)
-            best_len--;
-    }
-    return json_stringn(best, best_len);
+    return 0;
 }
 
 static int read_file(const char *path, long long max, uint8_t **out, size_t *len, const char **why)
@@ -122,10 +265,11 @@ static int read_file(const char *path, long long max, uint8_t **out, size_t *len
 
 static int add_file(struct build *b, const char *path, const char *rel, const char *library)
 {
-    uint8_t *data = NULL, *rec = NULL;
-    size_t len = 0, rec_len = 0;
+    uint8_t *data = NULL;
+    size_t len = 0;
     const char *why = NULL;
     struct sage_err err = { 0 };
+    struct extracted x = { 0 };
     int rc = 0;
     if (read_file(path, b->max_file, &data, &len, &why) < 0) {
         skip(b, path, why);
@@ -135,26 +279,26 @@ static int add_file(struct build *b, const char *path, const char *rel, const ch
         skip(b, path, "not UTF-8 text");
         goto out;
     }
-    const char *name = strrchr(rel, '/');
-    json_t *doc = json_pack("{s:I, s:s, s:s, s:o, s:I}", "id", (json_int_t)b->n_docs,
-                            "library", library, "path", rel,
-                            "title", title_of((const char *)data, len, name ? name + 1 : rel),
-                            "bytes", (json_int_t)len);
-    if (!doc || sage_mpjson_encode(doc, &rec, &rec_len, &err) < 0 ||
-        sage_rectab_builder_add(&b->docs, rec, rec_len, &err) < 0 ||
-        sage_rectab_builder_add(&b->text, data, len, &err) < 0) {
-        sage_log(SAGE_LOG_ERROR, "cannot add '%s': %s", path, err.msg[0] ? err.msg : "out of memory");
-        rc = -1;
-    } else {
-        sage_log(SAGE_LOG_DEBUG, "indexed '%s' as %s:%s", path, library, rel);
-        b->n_docs++;
-        b->n_bytes += len;
+    if (has_suffix(rel, ".jsonl")) {
+        rc = add_jsonl(b, path, rel, library, data, len);
+        goto out;
     }
-    json_decref(doc);
+    enum text_kind kind = has_suffix(rel, ".md") || has_suffix(rel, ".markdown") ? TEXT_MARKDOWN
+                        : has_suffix(rel, ".rst") ? TEXT_RST : TEXT_PLAIN;
+    const char *name = strrchr(rel, '/');
+    if ((rc = extract_text(data, len, kind, &x, &err)) < 0 ||
+        (rc = add_document(b, library, rel, NULL, name ? name + 1 : rel, &x, len, &err)) < 0) {
+        if (rc == -SAGE_ELIMIT) {
+            skip(b, path, err.msg);
+            rc = 0;
+        } else {
+            sage_log(SAGE_LOG_ERROR, "cannot index '%s': %s", path, err.msg);
+        }
+    }
 out:
-    sage_free(rec);
+    extracted_release(&x);
     sage_free(data);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -260,7 +404,7 @@ static int make_parent_dirs(const char *path)
     return rc;
 }
 
-/* Encodes a record table and streams it into the writer as one section. */
+/* Encodes a record table and writes it as one zstd section. */
 static int put_table(struct sage_writer *w, uint32_t kind, const struct sage_rectab_builder *t,
                      struct sage_err *err)
 {
@@ -274,22 +418,50 @@ static int put_table(struct sage_writer *w, uint32_t kind, const struct sage_rec
     return rc;
 }
 
+static int write_index(struct build *b, const char *out, const uint8_t *rec, size_t rec_len,
+                       int zstd_level, char *sha, struct sage_err *err)
+{
+    struct sage_writer *w = NULL;
+    struct sage_writer_opts wo = { .zstd_level = zstd_level };
+    uint8_t n8[8];
+    int rc;
+    sage_put64(n8, b->n_chunks);
+    if ((rc = sage_writer_open(out, &wo, &w, err)) < 0)
+        return rc;
+    if ((rc = sage_writer_add(w, SAGE_SECTION_BUILD, SAGE_CODEC_ZSTD, rec, rec_len, err)) < 0 ||
+        (rc = put_table(w, SAGE_SECTION_DOCS, &b->docs, err)) < 0 ||
+        (rc = sage_writer_begin(w, SAGE_SECTION_CHUNKS, SAGE_CODEC_RAW, err)) < 0 ||
+        (rc = sage_writer_write(w, n8, 8, err)) < 0 ||
+        (rc = sage_writer_write(w, b->chunk_map, b->chunk_map_len, err)) < 0 ||
+        (rc = sage_writer_end(w, err)) < 0 ||
+        (rc = sage_chunkstore_write(&b->text, w, err)) < 0 ||
+        (rc = sage_ixbuild_write(b->ix, w, err)) < 0)
+        goto out;
+    sage_writer_set_counts(w, b->n_docs, b->n_chunks);
+    rc = sage_writer_commit(w, sha, err);
+out:
+    sage_writer_free(w);
+    return rc;
+}
+
 int cmd_build(struct cli *c)
 {
     struct build b = { .max_file = c->v[OPT_MAX_FILE].num };
-    struct sage_writer *w = NULL;
     struct sage_err err = { 0 };
-    struct sage_writer_opts wo = { .zstd_level = (int)c->v[OPT_ZSTD_LEVEL].num };
     json_t *rec = NULL, *libs = json_array(), *sources = json_array();
     uint8_t *rec_buf = NULL;
     size_t rec_len = 0;
     char sha[65];
     int status = 1;
     const char *out = c->v[OPT_OUT].str;
+    const char *stemmer = c->v[OPT_STEMMER].str, *stop = c->v[OPT_STOPWORDS].str;
+    struct sage_tokenizer_opts tok = { 0 };
 
     sage_rectab_builder_init(&b.docs, 0);
-    sage_rectab_builder_init(&b.text, 0);
     b.skipped = json_array();
+    b.chunking = (struct chunk_opts){ (size_t)c->v[OPT_CHUNK_SIZE].num,
+                                      (size_t)c->v[OPT_CHUNK_OVERLAP].num,
+                                      (size_t)c->v[OPT_MAX_CHUNK].num };
     if (!out) {
         fprintf(stderr, "sage-indexer build: --out is required\n");
         status = 2;
@@ -300,14 +472,37 @@ int cmd_build(struct cli *c)
         status = 2;
         goto out;
     }
+    if (b.chunking.overlap >= b.chunking.size || b.chunking.size > b.chunking.max) {
+        fprintf(stderr, "sage-indexer build: --chunk-overlap must be below --chunk-size, "
+                        "and --chunk-size at most --max-chunk\n");
+        status = 2;
+        goto out;
+    }
+    if (strcmp(stop, "english") != 0 && strcmp(stop, "none") != 0) {
+        fprintf(stderr, "sage-indexer build: --stopwords: expected english or none, got '%s'\n",
+                stop);
+        status = 2;
+        goto out;
+    }
+    tok.stemmer = strcmp(stemmer, "none") == 0 ? NULL : stemmer;
+    if (strcmp(stop, "english") == 0) {
+        tok.stopwords = sage_stopwords_english;
+        tok.n_stopwords = sage_n_stopwords_english;
+    }
+    if (sage_ixbuild_new(&tok, &b.ix, &err) < 0 ||
+        sage_chunkstore_builder_init(&b.text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
+        fprintf(stderr, "sage-indexer build: %s\n", err.msg);
+        status = err.code == SAGE_EINVAL ? 2 : 1;
+        goto out;
+    }
     for (size_t i = 0; i < c->v[OPT_LIBRARY].n_list; i++) {
         const char *spec = c->v[OPT_LIBRARY].list[i], *eq = strchr(spec, '=');
-        if (!eq || eq == spec || !eq[1]) {
+        if (!eq || eq == spec || !eq[1] || eq - spec > 128) {
             fprintf(stderr, "sage-indexer build: --library: expected NAME=PATH, got '%s'\n", spec);
             status = 2;
             goto out;
         }
-        char name[256];
+        char name[130];
         snprintf(name, sizeof(name), "%.*s", (int)(eq - spec), spec);
         json_array_append_new(libs, json_pack("{s:s, s:s}", "name", name, "path", eq + 1));
         if (add_root(&b, eq + 1, name) < 0)
@@ -320,41 +515,47 @@ int cmd_build(struct cli *c)
     }
     if (make_parent_dirs(out) < 0)
         goto out;
-    rec = json_pack("{s:s, s:s, s:s, s:o, s:O, s:O, s:{s:I, s:i}, s:{s:I, s:I, s:I}, s:O}",
-        "tool", "sage-indexer", "version", "0.1.0", "format", "1.0",
+    char fmt_version[16];
+    snprintf(fmt_version, sizeof(fmt_version), "%d.%d", SAGE_FORMAT_MAJOR, SAGE_FORMAT_MINOR);
+    rec = json_pack("{s:s, s:s, s:s, s:o, s:O, s:O,"
+                    " s:{s:I, s:i, s:I, s:I, s:I},"
+                    " s:{s:s?, s:s, s:s}, s:{s:f, s:f},"
+                    " s:{s:I, s:I, s:I, s:I}, s:O}",
+        "tool", "sage-indexer", "version", SAGE_VERSION, "format", fmt_version,
         "build_time", c->v[OPT_BUILD_TIME].str ? json_integer(c->v[OPT_BUILD_TIME].num)
                                                : json_null(),
         "libraries", libs, "sources", sources,
         "options", "max_file_size", (json_int_t)b.max_file,
                    "zstd_level", (int)c->v[OPT_ZSTD_LEVEL].num,
-        "counts", "documents", (json_int_t)b.n_docs, "bytes", (json_int_t)b.n_bytes,
-                  "skipped", (json_int_t)b.n_skipped,
+                   "chunk_size", (json_int_t)b.chunking.size,
+                   "chunk_overlap", (json_int_t)b.chunking.overlap,
+                   "max_chunk", (json_int_t)b.chunking.max,
+        "tokenizer", "stemmer", tok.stemmer, "stopwords", stop, "normalization",
+                     "nfkc-casefold-stripmarks",
+        "bm25", "k1", 1.2, "b", 0.75,
+        "counts", "documents", (json_int_t)b.n_docs, "chunks", (json_int_t)b.n_chunks,
+                  "bytes", (json_int_t)b.n_bytes, "skipped", (json_int_t)b.n_skipped,
         "skipped", b.skipped);
     if (!rec || sage_mpjson_encode(rec, &rec_buf, &rec_len, &err) < 0 ||
-        sage_writer_open(out, &wo, &w, &err) < 0 ||
-        sage_writer_add(w, SAGE_SECTION_BUILD, SAGE_CODEC_ZSTD, rec_buf, rec_len, &err) < 0 ||
-        put_table(w, SAGE_SECTION_DOCS, &b.docs, &err) < 0 ||
-        put_table(w, SAGE_SECTION_TEXT, &b.text, &err) < 0) {
+        write_index(&b, out, rec_buf, rec_len, (int)c->v[OPT_ZSTD_LEVEL].num, sha, &err) < 0) {
         sage_log(SAGE_LOG_ERROR, "cannot build '%s': %s", out, err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
-    sage_writer_set_counts(w, b.n_docs, 0);
-    if (sage_writer_commit(w, sha, &err) < 0) {
-        sage_log(SAGE_LOG_ERROR, "%s", err.msg);
-        goto out;
-    }
-    sage_log(SAGE_LOG_INFO, "wrote '%s': %llu documents, %llu bytes of text, %llu skipped; sha256 %s",
-             out, (unsigned long long)b.n_docs, (unsigned long long)b.n_bytes,
+    sage_log(SAGE_LOG_INFO, "wrote '%s': %llu documents, %llu chunks, %llu bytes of text, "
+             "%llu skipped; sha256 %s", out, (unsigned long long)b.n_docs,
+             (unsigned long long)b.n_chunks, (unsigned long long)b.n_bytes,
              (unsigned long long)b.n_skipped, sha);
     status = 0;
 out:
-    sage_writer_free(w);
     sage_free(rec_buf);
     json_decref(rec);
     json_decref(libs);
     json_decref(sources);
     json_decref(b.skipped);
     sage_rectab_builder_release(&b.docs);
-    sage_rectab_builder_release(&b.text);
+    sage_chunkstore_builder_release(&b.text);
+    sage_ixbuild_free(b.ix);
+    sage_free(b.chunk_map);
+    sage_free(b.scratch);
     return status;
 }

@@ -68,10 +68,10 @@ static void print_human(const json_t *j)
            json_integer_value(json_object_get(json_object_get(j, "counts"), "chunks")));
     printf("checksum:   %s (xxh3, whole file)\n",
            json_string_value(json_object_get(json_object_get(j, "checksums"), "file_xxh3")));
-    printf("sections:\n  %-3s %-8s %-5s %12s %14s %14s  %s\n", "#", "kind", "codec", "offset",
+    printf("sections:\n  %-3s %-10s %-5s %12s %14s %14s  %s\n", "#", "kind", "codec", "offset",
            "stored", "decoded", "xxh3");
     json_array_foreach(sections, i, s)
-        printf("  %-3zu %-8s %-5s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
+        printf("  %-3zu %-10s %-5s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
                " %14" JSON_INTEGER_FORMAT "  %s\n", i,
                json_string_value(json_object_get(s, "name")),
                json_string_value(json_object_get(s, "codec")),

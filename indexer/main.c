@@ -8,8 +8,6 @@
 #include "layout.h"
 #include "log.h"
 
-#define SAGE_VERSION_STRING "0.1.0"
-
 static const struct sage_opt options[OPT__COUNT] = {
     [OPT_OUT] = { "out", 'o', "SAGE_OUT", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "FILE",
                   "index file to write (DIR/NAME.sage)" },
@@ -22,10 +20,31 @@ static const struct sage_opt options[OPT__COUNT] = {
                          "build time recorded in the index (none by default)" },
     [OPT_ZSTD_LEVEL] = { "zstd-level", 0, "SAGE_ZSTD_LEVEL", SAGE_OPT_INT, "9", 1, 19, 0,
                          CMD_BUILD, "N", "zstd compression level" },
+    [OPT_CHUNK_SIZE] = { "chunk-size", 0, "SAGE_CHUNK_SIZE", SAGE_OPT_SIZE, "1000", 64, 1LL << 30,
+                         0, CMD_BUILD, "BYTES", "target chunk size" },
+    [OPT_CHUNK_OVERLAP] = { "chunk-overlap", 0, "SAGE_CHUNK_OVERLAP", SAGE_OPT_SIZE, "100", 0,
+                            1LL << 29, 0, CMD_BUILD, "BYTES",
+                            "text repeated from the end of the previous chunk" },
+    [OPT_MAX_CHUNK] = { "max-chunk", 0, "SAGE_MAX_CHUNK", SAGE_OPT_SIZE, "4000", 64, 1LL << 30, 0,
+                        CMD_BUILD, "BYTES", "hard cap on a chunk's size" },
+    [OPT_STEMMER] = { "stemmer", 0, "SAGE_STEMMER", SAGE_OPT_STR, "english", 0, 0, 0, CMD_BUILD,
+                      "NAME", "Snowball stemmer (english, porter, ...) or none" },
+    [OPT_STOPWORDS] = { "stopwords", 0, "SAGE_STOPWORDS", SAGE_OPT_STR, "english", 0, 0, 0,
+                        CMD_BUILD, "english|none", "stop words dropped at indexing and query time" },
     [OPT_JSON] = { "json", 0, NULL, SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_INFO | CMD_QUERY, NULL,
                    "print JSON instead of text" },
     [OPT_K] = { "k", 'k', "SAGE_K", SAGE_OPT_INT, "10", 1, 10000, 0, CMD_QUERY, "N",
                 "number of results" },
+    [OPT_FILTER_LIBRARY] = { "library", 0, "SAGE_QUERY_LIBRARY", SAGE_OPT_STR, NULL, 0, 0, 0,
+                             CMD_QUERY, "NAME", "only hits from this library" },
+    [OPT_TREC] = { "trec", 0, NULL, SAGE_OPT_STR, NULL, 0, 0, 0, CMD_QUERY, "QUERIES.jsonl",
+                   "run every query of a JSONL file ({\"id\",\"text\"}) and print a TREC run" },
+    [OPT_SCAN] = { "scan", 0, NULL, SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_QUERY, NULL,
+                   "score every match exhaustively (no block-max pruning)" },
+    [OPT_K1] = { "bm25-k1", 0, "SAGE_BM25_K1", SAGE_OPT_STR, "1.2", 0, 0, 0, CMD_QUERY, "X",
+                 "BM25 term-frequency saturation" },
+    [OPT_B] = { "bm25-b", 0, "SAGE_BM25_B", SAGE_OPT_STR, "0.75", 0, 0, 0, CMD_QUERY, "X",
+                "BM25 length normalization, 0 to 1" },
     [OPT_LOG_FORMAT] = { "log-format", 0, "SAGE_LOG_FORMAT", SAGE_OPT_STR, "text", 0, 0, 0,
                          0, "text|json", "format of log lines on stderr" },
     [OPT_VERBOSE] = { "verbose", 'v', "SAGE_VERBOSE", SAGE_OPT_BOOL, NULL, 0, 1, 0, 0, NULL,
@@ -45,7 +64,8 @@ static const struct {
       "show version, sections, counts and the build record" },
     { "verify", CMD_VERIFY, cmd_verify, "verify FILE...",
       "check every checksum; exit 0 when valid, 1 with the reason" },
-    { "query", CMD_QUERY, cmd_query, "query [-k N] [--json] FILE QUERY...",
+    { "query", CMD_QUERY, cmd_query,
+      "query [-k N] [--library NAME] [--json] FILE QUERY...\n       sage-indexer query [-k N] --trec QUERIES.jsonl FILE",
       "search an index file offline" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(*commands))
@@ -84,7 +104,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("sage-indexer %s (index format %d.%d)\n", SAGE_VERSION_STRING,
+        printf("sage-indexer %s (index format %d.%d)\n", SAGE_VERSION,
                SAGE_FORMAT_MAJOR, SAGE_FORMAT_MINOR);
         return 0;
     }

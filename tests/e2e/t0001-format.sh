@@ -29,7 +29,8 @@ t_ok 'info reports version, sections, counts and build record' '
     sage-indexer build --out x.sage $LIBS &&
     sage-indexer info --json x.sage > info.json &&
     jq -e ".format.major == 1 and .counts.documents == 9" info.json &&
-    jq -e "[.sections[].name] == [\"build\",\"docs\",\"text\"]" info.json &&
+    jq -e "[.sections[].name] == [\"build\",\"docs\",\"chunks\",\"chunk_text\",\"norms\",\"postings\",\"lexicon\"]" info.json &&
+    jq -e ".format.minor == 1 and .counts.chunks >= 9" info.json &&
     jq -e ".sections | all(.offset % 4096 == 0)" info.json &&
     jq -e ".build.libraries[0].name == \"kestrel\"" info.json &&
     sage-indexer info x.sage > info.txt && grep -q "^documents:  9$" info.txt &&
@@ -41,10 +42,10 @@ t_ok 'verify accepts a good file with exit 0' '
 
 t_ok 'verify names a damaged section and exits 1' '
     sage-indexer build --out x.sage $LIBS &&
-    corrupt_section x.sage text 10 x01 &&
+    corrupt_section x.sage chunk_text 40 x01 &&
     sage-indexer info x.sage >/dev/null &&
     t_status 1 sage-indexer verify x.sage &&
-    grep -q "checksum mismatch in section 2 (text)" err'
+    grep -q "checksum mismatch in section 3 (chunk_text)" err'
 
 t_ok 'truncated copy is refused at open' '
     sage-indexer build --out x.sage $LIBS && head -c 12000 x.sage > t.sage &&

@@ -11,7 +11,7 @@ for f in "$G"/v*/*.sage; do
         sage-indexer verify '$f' &&
         (cd '$(dirname "$f")' && sha256sum -c --quiet '$(basename "$f").sha256') &&
         sage-indexer query --json '$f' snapshot restore > q.json &&
-        jq -e '.hits[0].path == \"ops/backup.md\"' q.json"
+        jq -e '.results[0].path == \"ops/backup.md\"' q.json"
 done
 
 for f in "$G"/bad/*.sage; do

@@ -7,21 +7,21 @@ build() { sage-indexer build --out x.sage --library kestrel=$S/kestrel --library
 
 t_ok 'best hit for a topical query' '
     build && sage-indexer query --json x.sage "certificate rotation" > q.json &&
-    jq -e ".hits[0].path == \"guide/security.md\" and .hits[0].library == \"kestrel\"" q.json'
+    jq -e ".results[0].path == \"guide/security.md\" and .results[0].library == \"kestrel\"" q.json'
 
 t_ok 'stemming and case folding: RESTORING finds restore' '
     build && sage-indexer query --json x.sage RESTORING > q.json &&
-    jq -e ".hits[0].path == \"ops/backup.md\"" q.json &&
-    jq -e ".hits[0].snippet | test(\"\\\\[Restoring\\\\]\")" q.json'
+    jq -e ".results[0].path == \"ops/backup.md\"" q.json &&
+    jq -e ".results[0].snippet | test(\"\\\\[restore\\\\]\")" q.json'
 
 t_ok 'k limits hits, total counts all matches' '
     build && sage-indexer query --json -k 2 x.sage kestrel > q.json &&
-    jq -e "(.hits | length) == 2 and .total > 2 and .total_exact" q.json &&
-    jq -e ".hits[0].score >= .hits[1].score" q.json'
+    jq -e "(.results | length) == 2 and .total > 2 and .total_exact" q.json &&
+    jq -e ".results[0].score >= .results[1].score" q.json'
 
 t_ok 'no match gives zero hits and exit 0' '
     build && sage-indexer query --json x.sage xylophone > q.json &&
-    jq -e ".total == 0 and (.hits | length) == 0" q.json'
+    jq -e ".total == 0 and (.results | length) == 0" q.json'
 
 t_ok 'text output lists rank, library:path, title and snippet' '
     build && sage-indexer query x.sage "group commit" > out &&

@@ -1,10 +1,8 @@
-/* Fuzz target for the index reader: opens the input as an in-memory image,
- * walks and decodes every section (record tables of DOCS and TEXT, msgpack of
- * DOCS records and BUILD), then verifies it, and opens it once more with
- * SAGE_OPEN_VERIFY. It then does all of that again on a copy whose checksums
- * have been recomputed, since a mutation of the header or of a section would
- * otherwise almost never get past the XXH3 checks to the code behind them.
- * Errors are expected; crashes, leaks and sanitizer reports are bugs. */
+/* Fuzz target for the index reader: opens the input as an in-memory image, decodes
+ * every section (record tables of DOCS and TEXT, msgpack of DOCS records and BUILD),
+ * verifies it and opens it again with SAGE_OPEN_VERIFY; then does it all once more on
+ * a copy with its checksums recomputed, so mutations get past the XXH3 checks to the
+ * code behind them. Errors are expected; crashes, leaks and sanitizer reports are bugs. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>

@@ -27,14 +27,15 @@ bad() {  # bad NAME 'expected error text' [corrupt_section args...]
 printf 'just some text, not an index\n' > "$g/bad/not-an-index.sage"
 printf 'bad magic\n' > "$g/bad/not-an-index.expect"
 head -c 8192 "$good" > "$g/bad/truncated.sage"; printf 'truncated\n' > "$g/bad/truncated.expect"
-bad version-2 'format version 2.0' --rehash "$g/bad/version-2.sage" header 8 0200
+bad version-2 'has format version 2.' --rehash "$g/bad/version-2.sage" header 8 0200
 bad header-flip 'header checksum mismatch' "$g/bad/header-flip.sage" header 70 x01
 bad footer-flip 'footer checksum mismatch' "$g/bad/footer-flip.sage" footer 3 x80
-bad text-flip 'checksum mismatch in section 2 (text)' "$g/bad/text-flip.sage" text 5 x10
-bad text-flip-rehashed 'checksum mismatch in section 2 (text)' --rehash "$g/bad/text-flip-rehashed.sage" text 5 x10
+bad text-flip 'checksum mismatch in section 3 (chunk_text)' "$g/bad/text-flip.sage" chunk_text 40 x10
+bad text-flip-rehashed 'checksum mismatch in section 3 (chunk_text)' --rehash "$g/bad/text-flip-rehashed.sage" chunk_text 40 x10
+bad postings-flip 'checksum mismatch in section 5 (postings)' "$g/bad/postings-flip.sage" postings 7 x04
 # raw_len of section 1 (docs, zstd) is the u64 at 64 + 48 + 24.
 bad zstd-length 'decodes to the wrong length' --rehash "$g/bad/zstd-length.sage" header 136 x01
-# offset of section 2 (text) is the u64 at 64 + 96 + 8.
+# offset of section 2 (chunks) is the u64 at 64 + 96 + 8.
 bad section-outside 'lies outside its place' --rehash "$g/bad/section-outside.sage" header 171 x40
-bad padding 'non-zero bytes in padding' --rehash "$g/bad/padding.sage" file 4396 01
+bad padding 'non-zero bytes in padding' --rehash "$g/bad/padding.sage" file 5096 01
 bad header-padding 'non-zero bytes in header padding' --rehash "$g/bad/header-padding.sage" file 4000 01

@@ -1,0 +1,60 @@
+/* What extraction produces from one file, whatever its type: a title and a
+ * sequence of text blocks, each under a heading path and on a page. The
+ * chunker (chunk.c) cuts blocks into chunks; the extractors (extract_*.c)
+ * only fill this structure. All text is valid UTF-8. */
+#ifndef INDEXER_EXTRACT_H
+#define INDEXER_EXTRACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct doc_block {
+    char *text;             /* UTF-8, NUL-terminated, owned */
+    size_t text_len;
+    char *heading;          /* heading path ("Install > Requirements"), owned; NULL for none */
+    uint32_t page;          /* 1-based page for paged formats (PDF), 0 otherwise */
+};
+
+struct extracted {
+    char *title;            /* owned; NULL when the file names none */
+    struct doc_block *blocks;
+    size_t n_blocks, cap_blocks;
+    uint32_t n_pages;       /* pages seen (PDF), 0 otherwise */
+    uint32_t n_ocr_pages;   /* pages without a text layer, to be OCRed */
+    size_t total_len;       /* sum of text_len, capped by extracted_add */
+};
+
+/* The most text one file may yield (bytes); extracted_add refuses more. */
+#define EXTRACT_MAX_TEXT ((size_t)256 << 20)
+
+/* Appends a block, copying text (made valid UTF-8: invalid bytes become
+ * U+FFFD) and heading. Empty or whitespace-only text is dropped. */
+int extracted_add(struct extracted *x, const char *text, size_t len, const char *heading,
+                  uint32_t page, struct sage_err *err);
+/* Sets the title (copied, made valid UTF-8, whitespace collapsed). */
+int extracted_set_title(struct extracted *x, const char *title, size_t len, struct sage_err *err);
+void extracted_release(struct extracted *x);
+
+/* HTML through libxml2's HTML parser: <title> (else the first <h1>) as title,
+ * script/style/noscript/template dropped, entities decoded, one block per
+ * run of text under the current h1..h6 path. */
+int extract_html(const uint8_t *data, size_t len, struct extracted *out, struct sage_err *err);
+
+/* Limits for PDF extraction, which runs in a child process. */
+struct pdf_limits {
+    unsigned timeout_ms;    /* wall-clock limit for the child */
+    size_t max_memory;      /* RLIMIT_AS of the child, bytes */
+    uint32_t max_pages;
+};
+
+/* PDF through poppler-glib in a forked child (timeout and memory limit
+ * enforced by the parent): one block per page with its page number, title
+ * from the document metadata; pages without text are counted in n_ocr_pages.
+ * A crash, hang or limit in the child is an error naming the cause, never a
+ * crash of the caller. */
+int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
+                struct extracted *out, struct sage_err *err);
+
+#endif

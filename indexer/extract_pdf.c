@@ -1,0 +1,520 @@
+/* PDF to text blocks through poppler-glib, isolated in a forked child: the
+ * child parses under resource limits and streams frames over a pipe; the
+ * parent trusts none of them, enforces the wall-clock deadline, kills and reaps
+ * the child, and turns a crash, hang or limit into an error. OCR of pages
+ * without text is left to the caller (n_ocr_pages).
+ *
+ * Fork constraint: the child runs poppler, glib and malloc, which are not
+ * async-signal-safe. That is sound only when no other thread holds a lock
+ * those use at the moment of fork, so call extract_pdf from a single-threaded
+ * process, or from a thread while other threads stay out of glib/poppler
+ * (glibc's malloc itself is fork-safe). The child touches nothing of the
+ * parent's: it only reads the input (copy-on-write) and leaves with _exit. */
+#include "extract.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <poppler.h>
+
+#include "alloc.h"
+#include "le.h"
+
+/* Frames, child to parent: u8 type, u32 page, u32 len (little-endian), then
+ * len bytes. Pages arrive in order 1, 2, ... and 'D' ends a good run. */
+enum frame_type {
+    FRAME_TITLE = 'T',      /* page 0, the metadata title */
+    FRAME_PAGE = 'P',       /* the page's text, possibly empty */
+    FRAME_ERROR = 'E',      /* page 0, poppler's reason for refusing the file */
+    FRAME_DONE = 'D',       /* page 0, len 0 */
+};
+#define FRAME_HDR 9
+#define FRAME_MAX_TITLE (16u << 10)
+#define FRAME_MAX_ERROR 512u
+
+/* Child exit statuses besides 0. */
+#define CHILD_BAD_PDF 3     /* sent FRAME_ERROR */
+#define CHILD_SETUP 120     /* could not arrange its fds, signals or limits */
+#define CHILD_WRITE 121     /* the parent went away */
+
+#define POLL_TICK_MS 50     /* how often a silent child is checked for exit */
+#define STDERR_KEEP 2048    /* bytes of the child's stderr kept for diagnosis */
+
+/* ---- the child ---- */
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    while (n > 0) {
+        ssize_t k = write(fd, s, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        s += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void send_frame(int fd, enum frame_type type, uint32_t page, const void *p, size_t n)
+{
+    uint8_t hdr[FRAME_HDR];
+    if (n > EXTRACT_MAX_TEXT)   /* more than the parent takes: it stops at the header */
+        n = EXTRACT_MAX_TEXT + 1;
+    hdr[0] = (uint8_t)type;
+    sage_put32(hdr + 1, page);
+    sage_put32(hdr + 5, (uint32_t)n);
+    if (write_all(fd, hdr, sizeof(hdr)) < 0 || write_all(fd, p, n) < 0)
+        _exit(CHILD_WRITE);
+}
+
+/* The child's address space at fork, in bytes (0 when unknown): the limit is
+ * headroom above it, since the child starts with all of the parent's mappings. */
+static size_t child_vm_size(long page_size)
+{
+    char buf[64];
+    size_t pages = 0;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t k = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    for (ssize_t i = 0; i < k && buf[i] >= '0' && buf[i] <= '9'; i++)
+        pages = pages * 10 + (size_t)(buf[i] - '0');
+    return page_size > 0 && pages < (size_t)-1 / (size_t)page_size ? pages * (size_t)page_size : 0;
+}
+
+static int set_limit(int what, rlim_t soft, rlim_t hard)
+{
+    struct rlimit rl = { .rlim_cur = soft, .rlim_max = hard };
+    return setrlimit(what, &rl);
+}
+
+/* Standard fds to /dev/null except stderr (efd), the frame pipe on fd 3,
+ * everything else closed; default signal dispositions; limits. */
+static void child_setup(int wfd, int efd, const struct pdf_limits *lim, pid_t parent,
+                        long page_size)
+{
+    static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGPIPE, SIGXCPU,
+                                SIGXFSZ, SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+    int nul = open("/dev/null", O_RDWR);
+    int w = fcntl(wfd, F_DUPFD, 10), e = fcntl(efd, F_DUPFD, 10);
+    int n = nul < 0 ? -1 : fcntl(nul, F_DUPFD, 10);
+    if (w < 0 || e < 0 || dup2(e, 2) < 0 || dup2(w, 3) < 0)
+        _exit(CHILD_SETUP);
+    if (n >= 0) {
+        dup2(n, 0);
+        dup2(n, 1);
+    } else {
+        close(0);
+        close(1);
+    }
+    if (close_range(4, ~0u, 0) < 0) {
+        struct rlimit rl;
+        int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur
+                                                                               : 65536;
+        for (int fd = 4; fd < max; fd++)
+            close(fd);
+    }
+    sigset_t none;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&none);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaction(sigs[i], &dfl, NULL);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        _exit(CHILD_SETUP);
+    /* Die with the parent; it may have died before the request took hold. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+        _exit(CHILD_SETUP);
+    rlim_t cpu = (rlim_t)lim->timeout_ms / 1000 + 1;
+    if (set_limit(RLIMIT_CPU, cpu, cpu + 1) < 0 || set_limit(RLIMIT_CORE, 0, 0) < 0 ||
+        set_limit(RLIMIT_FSIZE, 0, 0) < 0)
+        _exit(CHILD_SETUP);
+    if (lim->max_memory) {
+        size_t vm = child_vm_size(page_size);
+        rlim_t as = vm <= (size_t)-1 - lim->max_memory ? (rlim_t)(vm + lim->max_memory)
+                                                       : RLIM_INFINITY;
+        if (set_limit(RLIMIT_AS, as, as) < 0)
+            _exit(CHILD_SETUP);
+    }
+}
+
+static void child_run(const uint8_t *data, size_t len, const struct pdf_limits *lim)
+    __attribute__((noreturn));
+
+/* Parses the document and streams what it finds to fd 3. */
+static void child_run(const uint8_t *data, size_t len, const struct pdf_limits *lim)
+{
+    GError *gerr = NULL;
+    GBytes *bytes = g_bytes_new_static(data, len);
+    PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, &gerr);
+    if (!doc) {
+        const char *msg = gerr && gerr->message ? gerr->message : "unknown error";
+        size_t n = strlen(msg);
+        send_frame(3, FRAME_ERROR, 0, msg, n < FRAME_MAX_ERROR ? n : FRAME_MAX_ERROR);
+        _exit(CHILD_BAD_PDF);
+    }
+    gchar *title = poppler_document_get_title(doc);
+    if (title) {
+        size_t n = strlen(title);
+        send_frame(3, FRAME_TITLE, 0, title, n < FRAME_MAX_TITLE ? n : FRAME_MAX_TITLE);
+        g_free(title);
+    }
+    int n_pages = poppler_document_get_n_pages(doc);
+    for (int i = 0; i < n_pages && (uint32_t)i < lim->max_pages; i++) {
+        PopplerPage *page = poppler_document_get_page(doc, i);
+        char *text = page ? poppler_page_get_text(page) : NULL;
+        send_frame(3, FRAME_PAGE, (uint32_t)i + 1, text ? text : "", text ? strlen(text) : 0);
+        g_free(text);
+        if (page)
+            g_object_unref(page);
+    }
+    send_frame(3, FRAME_DONE, 0, "", 0);
+    _exit(0);
+}
+
+/* ---- the parent ---- */
+
+/* One run of the child as the parent sees it. */
+struct run {
+    const struct pdf_limits *lim;
+    struct extracted *out;
+    pid_t pid;
+    int ffd, efd;                   /* read ends: frames, the child's stderr */
+    uint8_t hdr[FRAME_HDR];
+    size_t hdr_got;
+    uint8_t type;                   /* the frame being read, once hdr is complete */
+    uint32_t page, len;
+    char *body;
+    size_t body_got;
+    int frames_eof, stderr_eof, done, reaped, status;
+    char bad_pdf[FRAME_MAX_ERROR + 1];      /* poppler's message, printable ASCII */
+    char errtail[STDERR_KEEP];      /* the end of the child's stderr */
+    size_t errtail_len;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int bad_frame(struct sage_err *err, const char *why, unsigned type)
+{
+    return sage_err_set(err, SAGE_ECORRUPT, "pdf parser sent a bad frame (type 0x%02x): %s",
+                        type, why);
+}
+
+/* Checks a complete header before its body is read. */
+static int check_header(struct run *r, struct sage_err *err)
+{
+    r->type = r->hdr[0];
+    r->page = sage_le32(r->hdr + 1);
+    r->len = sage_le32(r->hdr + 5);
+    if (r->done || r->bad_pdf[0])
+        return bad_frame(err, "frame after the end", r->type);
+    switch (r->type) {
+    case FRAME_TITLE:
+        if (r->page != 0 || r->len > FRAME_MAX_TITLE || r->out->title || r->out->n_pages)
+            return bad_frame(err, "bad title", r->type);
+        break;
+    case FRAME_ERROR:
+        if (r->page != 0 || r->len > FRAME_MAX_ERROR || r->out->n_pages)
+            return bad_frame(err, "bad error", r->type);
+        break;
+    case FRAME_DONE:
+        if (r->page != 0 || r->len != 0)
+            return bad_frame(err, "bad end", r->type);
+        break;
+    case FRAME_PAGE:
+        if (r->page != r->out->n_pages + 1 || r->page > r->lim->max_pages)
+            return bad_frame(err, "page out of order", r->type);
+        if (r->len > EXTRACT_MAX_TEXT - r->out->total_len)
+            return sage_err_set(err, SAGE_ELIMIT, "pdf text exceeds %zu bytes", EXTRACT_MAX_TEXT);
+        break;
+    default:
+        return bad_frame(err, "unknown type", r->type);
+    }
+    r->body = sage_malloc((size_t)r->len + 1);
+    if (!r->body)
+        return sage_err_set(err, SAGE_ENOMEM, "out of memory for %u bytes of pdf text", r->len);
+    r->body_got = 0;
+    return 0;
+}
+
+/* Acts on a complete frame. */
+static int take_frame(struct run *r, struct sage_err *err)
+{
+    struct extracted *x = r->out;
+    int rc = 0;
+    r->body[r->len] = '\0';
+    switch (r->type) {
+    case FRAME_TITLE:
+        rc = extracted_set_title(x, r->body, r->len, err);
+        break;
+    case FRAME_ERROR: {
+        size_t k = 0;
+        for (uint32_t i = 0; i < r->len; i++)
+            r->bad_pdf[k++] = r->body[i] >= 0x20 && r->body[i] < 0x7f ? r->body[i] : '?';
+        if (k == 0)
+            r->bad_pdf[k++] = '?';
+        r->bad_pdf[k] = '\0';
+        break;
+    }
+    case FRAME_DONE:
+        r->done = 1;
+        break;
+    case FRAME_PAGE: {
+        size_t before = x->n_blocks;
+        rc = extracted_add(x, r->body, r->len, NULL, r->page, err);
+        x->n_pages++;
+        if (rc == 0 && x->n_blocks == before)
+            x->n_ocr_pages++;
+        break;
+    }
+    }
+    sage_free(r->body);
+    r->body = NULL;
+    r->hdr_got = 0;
+    return rc;
+}
+
+/* Reads what the frame pipe holds now (it is non-blocking). */
+static int read_frames(struct run *r, struct sage_err *err)
+{
+    for (;;) {
+        int in_hdr = r->hdr_got < FRAME_HDR;
+        uint8_t *dst = in_hdr ? r->hdr + r->hdr_got : (uint8_t *)r->body + r->body_got;
+        size_t want = in_hdr ? FRAME_HDR - r->hdr_got : r->len - r->body_got;
+        ssize_t k = want ? read(r->ffd, dst, want) : 0;
+        if (want && k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return sage_err_sys(err, SAGE_EIO, "cannot read from the pdf parser");
+        }
+        if (want && k == 0) {
+            r->frames_eof = 1;
+            return 0;
+        }
+        int rc = 0;
+        if (in_hdr) {
+            r->hdr_got += (size_t)k;
+            if (r->hdr_got == FRAME_HDR)
+                rc = check_header(r, err);
+            in_hdr = r->hdr_got < FRAME_HDR;
+        } else {
+            r->body_got += (size_t)k;
+        }
+        if (rc == 0 && !in_hdr && r->body_got == r->len)
+            rc = take_frame(r, err);
+        if (rc < 0)
+            return rc;
+        if (r->done || r->bad_pdf[0])
+            return 0;
+    }
+}
+
+/* Keeps the last STDERR_KEEP bytes the child wrote to stderr. */
+static void read_stderr(struct run *r)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t k = read(r->efd, buf, sizeof(buf));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k == 0)
+            r->stderr_eof = 1;
+        if (k <= 0)
+            return;
+        size_t n = (size_t)k;
+        if (n >= STDERR_KEEP) {
+            memcpy(r->errtail, buf + n - STDERR_KEEP, STDERR_KEEP);
+            r->errtail_len = STDERR_KEEP;
+            continue;
+        }
+        if (r->errtail_len + n > STDERR_KEEP) {
+            size_t drop = r->errtail_len + n - STDERR_KEEP;
+            memmove(r->errtail, r->errtail + drop, r->errtail_len - drop);
+            r->errtail_len -= drop;
+        }
+        memcpy(r->errtail + r->errtail_len, buf, n);
+        r->errtail_len += n;
+    }
+}
+
+/* 1 when the child has exited (status kept), 0 when it still runs. */
+static int try_reap(struct run *r, int block)
+{
+    while (!r->reaped) {
+        pid_t p = waitpid(r->pid, &r->status, block ? 0 : WNOHANG);
+        if (p == r->pid) {
+            r->reaped = 1;
+        } else if (p == 0) {
+            return 0;
+        } else if (errno != EINTR) {
+            r->reaped = 1;          /* ECHILD: SIGCHLD ignored, no status to have */
+            r->status = -1;
+        }
+    }
+    return 1;
+}
+
+/* Whether the child's last words say it ran out of memory. */
+static int stderr_says_oom(const struct run *r)
+{
+    static const char *const words[] = { "out of memory", "bad_alloc", "failed to allocate",
+                                         "cannot allocate", "memory exhausted", "failed to mmap" };
+    for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+        size_t k = strlen(words[w]);
+        for (size_t i = 0; i + k <= r->errtail_len; i++) {
+            size_t j = 0;
+            while (j < k && (r->errtail[i + j] | 0x20) == (words[w][j] | 0x20))
+                j++;
+            if (j == k)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads frames until the end, an error or the deadline. 1 on timeout. */
+static int pump(struct run *r, int64_t deadline, struct sage_err *err)
+{
+    while (!r->done && !r->bad_pdf[0] && !r->frames_eof) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return 1;
+        struct pollfd fds[2] = { { .fd = r->ffd, .events = POLLIN },
+                                 { .fd = r->stderr_eof ? -1 : r->efd, .events = POLLIN } };
+        int k = poll(fds, 2, (int)(left < POLL_TICK_MS ? left : POLL_TICK_MS));
+        if (k < 0 && errno != EINTR)
+            return sage_err_sys(err, SAGE_EIO, "cannot poll the pdf parser");
+        if (k > 0 && fds[1].revents)
+            read_stderr(r);
+        if (k > 0 && fds[0].revents) {
+            int rc = read_frames(r, err);
+            if (rc < 0)
+                return rc;
+        } else if (k == 0 && try_reap(r, 0)) {
+            /* Exited, but the pipe is still open: someone else forked a copy
+             * of its write end. What the child wrote is in the pipe. */
+            int rc = read_frames(r, err);
+            if (rc < 0)
+                return rc;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Waits for the child until the deadline; 0 when it has exited. */
+static int reap_by(struct run *r, int64_t deadline)
+{
+    while (!try_reap(r, 0)) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return -1;
+        poll(NULL, 0, (int)(left < 5 ? left : 5));
+    }
+    return 0;
+}
+
+/* The error for a run that ended without FRAME_DONE. */
+static int run_error(struct run *r, int timed_out, struct sage_err *err)
+{
+    int st = r->status;
+    if (timed_out)
+        return sage_err_set(err, SAGE_ELIMIT, "timed out after %u ms", r->lim->timeout_ms);
+    if (r->lim->max_memory && stderr_says_oom(r))
+        return sage_err_set(err, SAGE_ELIMIT, "pdf parser exceeded the memory limit of %zu bytes",
+                            r->lim->max_memory);
+    if (r->bad_pdf[0])
+        return sage_err_set(err, SAGE_ECORRUPT, "not a valid PDF: %s", r->bad_pdf);
+    if (st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU)
+        return sage_err_set(err, SAGE_ELIMIT, "pdf parser exceeded the cpu time limit of %u s",
+                            r->lim->timeout_ms / 1000 + 1);
+    if (st != -1 && WIFSIGNALED(st))
+        return sage_err_set(err, SAGE_ECORRUPT, "pdf parser crashed (signal %d)", WTERMSIG(st));
+    if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == CHILD_SETUP)
+        return sage_err_set(err, SAGE_EIO, "pdf parser could not set up its limits");
+    if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0)
+        return sage_err_set(err, SAGE_ECORRUPT, "pdf parser failed (exit status %d)",
+                            WEXITSTATUS(st));
+    return sage_err_set(err, SAGE_ECORRUPT, "pdf parser stopped before the end");
+}
+
+int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
+                struct extracted *out, struct sage_err *err)
+{
+    struct run r = { .lim = lim, .out = out, .pid = -1, .ffd = -1, .efd = -1 };
+    int fpipe[2] = { -1, -1 }, epipe[2] = { -1, -1 };
+    int rc = 0, timed_out = 0;
+    memset(out, 0, sizeof(*out));
+    if ((!data && len) || !lim || lim->timeout_ms == 0 || lim->timeout_ms > INT32_MAX ||
+        lim->max_pages == 0)
+        return sage_err_set(err, SAGE_EINVAL, "extract_pdf: bad arguments or limits");
+    int64_t deadline = now_ms() + lim->timeout_ms;
+    long page_size = sysconf(_SC_PAGESIZE);
+    pid_t parent = getpid();
+    if (pipe2(fpipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0) {
+        rc = sage_err_sys(err, SAGE_EIO, "cannot create a pipe for the pdf parser");
+        goto out;
+    }
+    r.pid = fork();
+    if (r.pid < 0) {
+        rc = sage_err_sys(err, SAGE_EIO, "cannot fork the pdf parser");
+        goto out;
+    }
+    if (r.pid == 0) {
+        child_setup(fpipe[1], epipe[1], lim, parent, page_size);
+        child_run(data, len, lim);
+    }
+    close(fpipe[1]);
+    close(epipe[1]);
+    fpipe[1] = epipe[1] = -1;
+    r.ffd = fpipe[0];
+    r.efd = epipe[0];
+    if (fcntl(r.ffd, F_SETFL, O_NONBLOCK) < 0 || fcntl(r.efd, F_SETFL, O_NONBLOCK) < 0) {
+        rc = sage_err_sys(err, SAGE_EIO, "cannot set up the pdf parser's pipes");
+        goto out;
+    }
+    rc = pump(&r, deadline, err);
+    if (rc < 0)
+        goto out;
+    timed_out = rc == 1;
+    rc = 0;
+    if (!timed_out && reap_by(&r, deadline) < 0)
+        timed_out = !r.done;      /* a child that sent everything may be killed */
+    read_stderr(&r);
+    if (!r.done)
+        rc = run_error(&r, timed_out, err);
+out:
+    if (r.pid > 0 && !r.reaped) {
+        kill(r.pid, SIGKILL);
+        try_reap(&r, 1);
+    }
+    if (rc < 0)
+        extracted_release(out);
+    sage_free(r.body);
+    for (int i = 0; i < 2; i++) {
+        if (fpipe[i] >= 0)
+            close(fpipe[i]);
+        if (epipe[i] >= 0)
+            close(epipe[i]);
+    }
+    return rc;
+}
