@@ -42,7 +42,7 @@ endif
 
 # ---- flags ----
 FORMAT_PKGS  := libzstd libxxhash msgpack jansson libcrypto libutf8proc
-INDEXER_PKGS := $(FORMAT_PKGS) libarchive poppler-glib libcurl libmagic libxml-2.0
+INDEXER_PKGS := $(FORMAT_PKGS) libarchive poppler-glib cairo libcurl libmagic libxml-2.0
 SEARCHD_PKGS := $(FORMAT_PKGS)
 pkgcflags = $(shell pkg-config --cflags $(1))
 pkglibs = $(shell pkg-config --libs $(1))
@@ -97,7 +97,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libindexer.a $(BUILD)/li
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(INDEXER_LIBS)
 
 $(BUILD)/tests/lib/%: $(BUILD)/tests/lib/%.o $(BUILD)/libsage.a
-	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(FORMAT_LIBS)
+	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/scripts/bench/%.o $(BUILD)/libsage.a
 	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(FORMAT_LIBS)

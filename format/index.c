@@ -414,6 +414,8 @@ int sage_bm25_search(const struct sage_index *ix, struct sage_tokenizer *tk, con
             uint32_t next = NO_DOC;
             for (size_t i = 0; i <= p; i++) {
                 uint32_t b = shallow(live[i], pivot);
+                if (b == live[i]->n_blocks)
+                    continue;   /* all its postings lie before the pivot */
                 bm += block_bound(&s, live[i], b);
                 uint32_t last = blk_last(live[i], b);
                 next = last < next ? last : next;

@@ -114,7 +114,10 @@ static int normalize(struct sage_tokenizer *tk, const uint8_t *w, size_t n)
                                           UTF8PROC_IGNORE);
         if (k < 0)
             return k == UTF8PROC_ERROR_NOMEM ? -1 : 0;
-        if (k == 0 || (size_t)k >= sizeof(tk->term)) {
+        size_t n_cp = 0;    /* SAGE_TERM_MAX counts characters, as for ASCII */
+        for (utf8proc_ssize_t i = 0; i < k; i++)
+            n_cp += (m[i] & 0xc0) != 0x80;
+        if (k == 0 || n_cp > SAGE_TERM_MAX || (size_t)k >= sizeof(tk->term)) {
             free(m);
             return 0;
         }

@@ -28,8 +28,10 @@ struct walk {
     struct archive *a;
     struct archive_entry *entry;        /* the current member */
     struct sage_err *err;
-    locale_t utf8;                      /* libarchive converts names in the thread's */
-    locale_t outer;                     /* locale; ours while it runs, 0 if none */
+    /* libarchive converts names in the thread's locale: C.UTF-8 (0 if the
+     * C library lacks it) while libarchive runs, the caller's in callbacks */
+    locale_t utf8;
+    locale_t outer;
     int filtered;                       /* a decompression filter feeds the format */
     uint64_t data_bytes;                /* member bytes read out of this archive */
     uint64_t counted;                   /* this archive's share of budget->expanded */

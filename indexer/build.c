@@ -1,8 +1,10 @@
-/* sage-indexer build: walks files and directories in a deterministic order,
- * extracts text by type (plain text, Markdown, reStructuredText, JSONL
- * document collections), cuts it into heading-aware chunks, and writes the
- * document table, chunk table, chunk text and the BM25 inverted index.
- * Archives, HTML and PDF plug in through extract.h and archive.h. */
+/* sage-indexer build: crawls the sources (crawl.c), detects each file's
+ * type by content with the name as a hint (libmagic), opens archives
+ * (archive.c, nested to a bounded depth), extracts text (extract_*.c),
+ * indexes identical content once, cuts heading-aware chunks (chunk.c) and
+ * writes the document table, chunk table, chunk text and the BM25 inverted
+ * index; every file indexed, skipped or failed is counted and, with
+ * --report, listed with its reason. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,14 +12,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <magic.h>
+#include <stdarg.h>
 #include <unistd.h>
 #include <utf8proc.h>
+#include <xxhash.h>
 
 #include "alloc.h"
+#include "archive.h"
 #include "chunk.h"
 #include "chunkstore.h"
 #include "cli.h"
+#include "crawl.h"
 #include "extract_text.h"
+#include "progress.h"
 #include "ixbuild.h"
 #include "le.h"
 #include "log.h"
@@ -27,26 +35,70 @@
 
 #define SKIPPED_LISTED 1000
 
+struct seen {
+    XXH128_hash_t hash;
+    uint32_t doc;
+};
+
 struct build {
     struct sage_rectab_builder docs;
+    json_t *doc_list;           /* document records, encoded at the end (aliases) */
     struct sage_chunkstore_builder text;
     struct sage_ixbuild *ix;
     uint8_t *chunk_map;         /* u32 doc, u32 ordinal per chunk */
     size_t chunk_map_len, chunk_map_cap;
     struct chunk_opts chunking;
+    struct archive_limits alim;
+    struct pdf_limits plim;
+    struct crawl_opts crawl;
+    magic_t magic;
     long long max_file;
-    uint64_t n_docs, n_bytes, n_skipped, n_chunks;
+    uint64_t shard_i, shard_n;  /* shard_n 0: no sharding */
+    uint64_t n_docs, n_bytes, n_skipped, n_failed, n_dupes, n_chunks, n_ocr;
     json_t *skipped;            /* [{path, reason}], the first SKIPPED_LISTED */
+    json_t *report;             /* every file, when --report */
+    struct seen *seen;          /* content hash -> document, open addressing */
+    size_t n_seen, cap_seen;
+    struct progress prog;
+    int quiet;
     char *scratch;              /* index text of one chunk */
     size_t scratch_cap;
-    int failed;
 };
 
+static void report(struct build *b, const char *path, const char *status, const char *reason,
+                   uint64_t chunks)
+{
+    if (!b->report)
+        return;
+    json_t *e = json_pack("{s:s, s:s}", "path", path, "status", status);
+    if (e && reason)
+        json_object_set_new(e, "reason", json_string(reason));
+    if (e && !reason)
+        json_object_set_new(e, "chunks", json_integer((json_int_t)chunks));
+    json_array_append_new(b->report, e);
+}
+
+/* A file left out by policy (binary, too large, excluded...). */
 static void skip(struct build *b, const char *path, const char *why)
 {
-    sage_log(SAGE_LOG_WARN, "skipping '%s': %s", path, why);
+    if (!b->quiet)
+        sage_log(SAGE_LOG_WARN, "skipping '%s': %s", path, why);
     if (b->n_skipped++ < SKIPPED_LISTED)
         json_array_append_new(b->skipped, json_pack("{s:s, s:s}", "path", path, "reason", why));
+    report(b, path, "skipped", why, 0);
+}
+
+/* A file that should have been indexed and could not be (unreadable,
+ * broken archive, PDF parser crash): counts against --max-failures. */
+static void fail(struct build *b, const char *path, const char *why)
+{
+    if (!b->quiet)
+        sage_log(SAGE_LOG_WARN, "failed '%s': %s", path, why);
+    if (b->n_skipped + b->n_failed < SKIPPED_LISTED)
+        json_array_append_new(b->skipped, json_pack("{s:s, s:s, s:b}", "path", path,
+                                                    "reason", why, "failed", 1));
+    b->n_failed++;
+    report(b, path, "failed", why, 0);
 }
 
 /* Plain text: valid UTF-8 without NUL bytes. */
@@ -131,12 +183,10 @@ out:
 
 /* Adds one extracted document: its record, then its chunks. ext_id is the
  * collection's own id (JSONL), or NULL. */
-static int add_document(struct build *b, const char *library, const char *path,
+static int add_document(struct build *b, const char *disp, const char *library, const char *path,
                         const char *ext_id, const char *fallback_title, struct extracted *x,
                         size_t bytes, struct sage_err *err)
 {
-    uint8_t *rec = NULL;
-    size_t rec_len = 0;
     int rc;
     const char *title = x->title ? x->title : fallback_title;
     uint64_t first = b->n_chunks;
@@ -154,19 +204,54 @@ static int add_document(struct build *b, const char *library, const char *path,
         json_object_set_new(doc, "ext_id", json_string(ext_id));
     if (doc && x->n_pages)
         json_object_set_new(doc, "pages", json_integer(x->n_pages));
-    if (!doc || (rc = sage_mpjson_encode(doc, &rec, &rec_len, err)) < 0 ||
-        (rc = sage_rectab_builder_add(&b->docs, rec, rec_len, err)) < 0) {
-        if (!doc)
-            rc = sage_err_set(err, SAGE_ENOMEM, "cannot encode document");
-    } else {
-        b->n_docs++;
-        b->n_bytes += bytes;
-        sage_log(SAGE_LOG_DEBUG, "indexed '%s' as %s:%s (%llu chunks)", path, library, path,
+    if (!doc || json_array_append_new(b->doc_list, doc) < 0)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot record document '%s'", path);
+    b->n_docs++;
+    b->n_bytes += bytes;
+    report(b, disp, "indexed", NULL, b->n_chunks - first);
+    if (!b->quiet)
+        sage_log(SAGE_LOG_DEBUG, "indexed '%s' (%s, %llu chunks)", disp, library,
                  (unsigned long long)(b->n_chunks - first));
+    return 0;
+}
+
+/* Identical content is indexed once: returns the document that already
+ * holds these bytes (and records path as its alias), or -1 after noting
+ * the bytes as belonging to the next document. */
+static long dedupe(struct build *b, const uint8_t *data, size_t len, const char *path)
+{
+    XXH128_hash_t h = XXH3_128bits(data, len);
+    if (b->n_seen * 2 >= b->cap_seen) {
+        size_t cap = b->cap_seen ? b->cap_seen * 2 : 1024;
+        struct seen *t = sage_calloc(cap, sizeof(*t));
+        if (!t)
+            return -1;      /* no dedupe rather than no index */
+        for (size_t i = 0; i < b->cap_seen; i++)
+            if (b->seen[i].doc) {
+                size_t j = (size_t)b->seen[i].hash.low64 & (cap - 1);
+                while (t[j].doc)
+                    j = (j + 1) & (cap - 1);
+                t[j] = b->seen[i];
+            }
+        sage_free(b->seen);
+        b->seen = t;
+        b->cap_seen = cap;
     }
-    json_decref(doc);
-    sage_free(rec);
-    return rc;
+    size_t j = (size_t)h.low64 & (b->cap_seen - 1);
+    while (b->seen[j].doc) {
+        if (XXH128_isEqual(b->seen[j].hash, h)) {
+            json_t *doc = json_array_get(b->doc_list, b->seen[j].doc - 1);
+            json_t *al = json_object_get(doc, "aliases");
+            if (!al && doc)
+                json_object_set_new(doc, "aliases", al = json_array());
+            json_array_append_new(al, json_string(path));
+            return (long)b->seen[j].doc - 1;
+        }
+        j = (j + 1) & (b->cap_seen - 1);
+    }
+    b->seen[j] = (struct seen){ h, (uint32_t)b->n_docs + 1 };
+    b->n_seen++;
+    return -1;
 }
 
 /* One JSON object per line: {"id", "title", "text"} (as in the IR test
@@ -193,7 +278,7 @@ static int add_jsonl(struct build *b, const char *path, const char *rel, const c
                 snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
                 ids = idbuf;
             }
-            snprintf(where, sizeof(where), "line %zu", line_no);
+            snprintf(where, sizeof(where), "%.40s:%zu", path, line_no);
             if (!o || !ids || !text) {
                 char what[PATH_MAX + 64];
                 snprintf(what, sizeof(what), "%s:%zu", path, line_no);
@@ -210,7 +295,8 @@ static int add_jsonl(struct build *b, const char *path, const char *rel, const c
                 if (rc == 0 && title && *title)
                     rc = extracted_set_title(&x, title, strlen(title), &err);
                 if (rc == 0)
-                    rc = add_document(b, library, docpath, ids, ids, &x, (size_t)(le - p), &err);
+                    rc = add_document(b, where, library, docpath, ids, ids, &x, (size_t)(le - p),
+                                      &err);
                 extracted_release(&x);
                 sage_free(docpath);
                 if (rc < 0) {
@@ -263,126 +349,251 @@ static int read_file(const char *path, long long max, uint8_t **out, size_t *len
     return 0;
 }
 
-static int add_file(struct build *b, const char *path, const char *rel, const char *library)
+static int add_bytes(struct build *b, const char *disp, const char *path, const char *library,
+                     const uint8_t *data, size_t len, unsigned depth,
+                     struct archive_budget *budget);
+
+struct member_ctx {
+    struct build *b;
+    const char *outer_disp;     /* where the archive is, for messages */
+    const char *outer;          /* the archive's document path */
+    const char *library;
+    unsigned depth;
+    struct archive_budget *budget;
+    int rc;
+};
+
+/* "outer!/name", owned by the caller. */
+static char *member_path(const char *outer, const char *name)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    const char *why = NULL;
+    size_t n = strlen(outer) + strlen(name) + 3;
+    char *p = sage_malloc(n);
+    if (p)
+        snprintf(p, n, "%s!/%s", outer, name);
+    return p;
+}
+
+static int on_member(void *ctx, const char *name, const uint8_t *data, size_t len)
+{
+    struct member_ctx *m = ctx;
+    char *disp = member_path(m->outer_disp, name), *path = member_path(m->outer, name);
+    m->rc = disp && path ? add_bytes(m->b, disp, path, m->library, data, len, m->depth + 1,
+                                     m->budget) : -1;
+    sage_free(disp);
+    sage_free(path);
+    return m->rc;
+}
+
+static void on_member_skip(void *ctx, const char *name, const char *reason)
+{
+    struct member_ctx *m = ctx;
+    char *disp = member_path(m->outer_disp, name);
+    if (disp)
+        skip(m->b, disp, reason);
+    sage_free(disp);
+}
+
+static int count_member(void *ctx, const char *name, const uint8_t *data, size_t len)
+{
+    (void)ctx, (void)name, (void)data, (void)len;
+    return 0;
+}
+
+static void count_skip_member(void *ctx, const char *name, const char *reason)
+{
+    (void)ctx, (void)name, (void)reason;
+}
+
+static int in_shard(const struct build *b, const char *library, const char *path)
+{
+    if (!b->shard_n)
+        return 1;
+    XXH3_state_t *st = XXH3_createState();
+    uint64_t h = 0;
+    if (st) {
+        XXH3_64bits_reset(st);
+        XXH3_64bits_update(st, library, strlen(library) + 1);
+        XXH3_64bits_update(st, path, strlen(path));
+        h = XXH3_64bits_digest(st);
+        XXH3_freeState(st);
+    }
+    return h % b->shard_n == b->shard_i;
+}
+
+/* Extracts and indexes one file's bytes. path is the document's path within
+ * its library ("dir/a.md", "docs.zip!/inner/b.html"); disp is where the
+ * operator finds it, for messages and the report. Returns -1 only when the
+ * build cannot go on (out of memory); bad files are skipped or failed. */
+static int add_bytes(struct build *b, const char *disp, const char *path, const char *library,
+                     const uint8_t *data, size_t len, unsigned depth,
+                     struct archive_budget *budget)
+{
     struct sage_err err = { 0 };
     struct extracted x = { 0 };
     int rc = 0;
-    if (read_file(path, b->max_file, &data, &len, &why) < 0) {
-        skip(b, path, why);
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+
+    if (archive_detect(data, len)) {
+        /* A dry run first, so an archive that breaks a limit or is broken
+         * part-way is left out whole rather than indexed in part. */
+        struct archive_budget own = { 0, 0 }, *bud = budget ? budget : &own, trial = *bud;
+        struct member_ctx m = { b, disp, path, library, depth, bud, 0 };
+        int arc = archive_walk(path, data, len, &b->alim, &trial, depth, count_member,
+                               count_skip_member, NULL, &err);
+        if (arc == 0)
+            arc = archive_walk(path, data, len, &b->alim, bud, depth, on_member, on_member_skip,
+                               &m, &err);
+        if (m.rc < 0)
+            return -1;
+        if (arc == -SAGE_ELIMIT)
+            skip(b, disp, err.msg);
+        else if (arc < 0)
+            fail(b, disp, err.msg);
         return 0;
     }
-    if (!is_text(data, len)) {
-        skip(b, path, "not UTF-8 text");
+    if (!in_shard(b, library, path))
+        return 0;
+    const char *mime = b->magic ? magic_buffer(b->magic, data, len) : NULL;
+    mime = mime ? mime : "application/octet-stream";
+    int html = strcmp(mime, "text/html") == 0 || has_suffix(name, ".html") ||
+               has_suffix(name, ".htm") || has_suffix(name, ".xhtml");
+    int pdf = strcmp(mime, "application/pdf") == 0;
+    int text = strncmp(mime, "text/", 5) == 0 || is_text(data, len);
+    if (pdf) {
+        rc = extract_pdf(data, len, &b->plim, &x, &err);
+    } else if (html && (text || strncmp(mime, "application/xhtml", 17) == 0)) {
+        rc = extract_html(data, len, &x, &err);
+    } else if (!text || memchr(data, 0, len)) {
+        char why[160];
+        snprintf(why, sizeof(why), "binary file (%s)", mime);
+        skip(b, disp, why);
+        return 0;
+    } else if (has_suffix(name, ".jsonl")) {
+        return add_jsonl(b, disp, path, library, data, len);
+    } else {
+        enum text_kind kind = has_suffix(name, ".md") || has_suffix(name, ".markdown")
+                              ? TEXT_MARKDOWN : has_suffix(name, ".rst") ? TEXT_RST : TEXT_PLAIN;
+        rc = extract_text(data, len, kind, &x, &err);
+    }
+    if (rc < 0) {
+        if (rc == -SAGE_ENOMEM)
+            goto oom;
+        if (rc == -SAGE_ELIMIT && !pdf)    /* a PDF that times out is a failure */
+            skip(b, disp, err.msg);
+        else
+            fail(b, disp, err.msg);
+        rc = 0;
         goto out;
     }
-    if (has_suffix(rel, ".jsonl")) {
-        rc = add_jsonl(b, path, rel, library, data, len);
+    char ocr[96] = "";
+    if (x.n_ocr_pages) {
+        snprintf(ocr, sizeof(ocr), "%u of %u pages have no text layer", x.n_ocr_pages, x.n_pages);
+        b->n_ocr++;
+        if (!b->quiet)
+            sage_log(SAGE_LOG_WARN, "'%s' needs OCR: %s", disp, ocr);
+    }
+    if (x.n_blocks == 0) {
+        if (x.n_ocr_pages)
+            report(b, disp, "needs-ocr", ocr, 0);
+        else
+            skip(b, disp, "no text");
         goto out;
     }
-    enum text_kind kind = has_suffix(rel, ".md") || has_suffix(rel, ".markdown") ? TEXT_MARKDOWN
-                        : has_suffix(rel, ".rst") ? TEXT_RST : TEXT_PLAIN;
-    const char *name = strrchr(rel, '/');
-    if ((rc = extract_text(data, len, kind, &x, &err)) < 0 ||
-        (rc = add_document(b, library, rel, NULL, name ? name + 1 : rel, &x, len, &err)) < 0) {
-        if (rc == -SAGE_ELIMIT) {
-            skip(b, path, err.msg);
-            rc = 0;
-        } else {
-            sage_log(SAGE_LOG_ERROR, "cannot index '%s': %s", path, err.msg);
-        }
+    long dup = dedupe(b, data, len, path);
+    if (dup >= 0) {
+        b->n_dupes++;
+        report(b, disp, "duplicate", "same content as an indexed file", 0);
+        goto out;
+    }
+    rc = add_document(b, disp, library, path, NULL, name, &x, len, &err);
+    if (rc == 0 && ocr[0] && b->report)
+        json_object_set_new(json_array_get(b->report, json_array_size(b->report) - 1),
+                            "needs_ocr", json_string(ocr));
+    if (rc == -SAGE_ENOMEM)
+        goto oom;
+    if (rc < 0) {
+        skip(b, disp, err.msg);
+        rc = 0;
     }
 out:
     extracted_release(&x);
-    sage_free(data);
-    return rc < 0 ? -1 : 0;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Walks dir in byte order of names; hidden entries are skipped, symlinks are
- * not followed, FIFOs and devices are skipped. */
-static int walk(struct build *b, const char *dir, const char *rel, const char *library, int depth)
-{
-    DIR *d = opendir(dir);
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    if (!d) {
-        skip(b, dir, strerror(errno));
-        return 0;
-    }
-    if (depth > 64) {
-        closedir(d);
-        skip(b, dir, "directory nesting deeper than 64");
-        return 0;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nn = sage_realloc(names, cap * sizeof(*nn));
-            if (!nn) {
-                rc = -1;
-                break;
-            }
-            names = nn;
-        }
-        if (!(names[n] = sage_strdup(e->d_name))) {
-            rc = -1;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_names);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        size_t pl = strlen(dir) + strlen(names[i]) + 2, rl = strlen(rel) + strlen(names[i]) + 2;
-        char *p = sage_malloc(pl), *r = sage_malloc(rl);
-        struct stat st;
-        if (!p || !r) {
-            rc = -1;
-        } else {
-            snprintf(p, pl, "%s/%s", dir, names[i]);
-            snprintf(r, rl, "%s%s%s", rel, *rel ? "/" : "", names[i]);
-            if (lstat(p, &st) < 0)
-                skip(b, p, strerror(errno));
-            else if (S_ISDIR(st.st_mode))
-                rc = walk(b, p, r, library, depth + 1);
-            else if (S_ISREG(st.st_mode))
-                rc = add_file(b, p, r, library);
-            else
-                skip(b, p, S_ISLNK(st.st_mode) ? "symbolic link" : "not a regular file");
-        }
-        sage_free(p);
-        sage_free(r);
-    }
-    for (size_t i = 0; i < n; i++)
-        sage_free(names[i]);
-    sage_free(names);
     return rc;
+oom:
+    sage_log(SAGE_LOG_ERROR, "cannot index '%s': %s", disp, err.msg);
+    extracted_release(&x);
+    return -1;
+}
+
+struct root_ctx {
+    struct build *b;
+    const char *library;
+};
+
+static int on_file(void *ctx, const char *path, const char *rel)
+{
+    struct root_ctx *r = ctx;
+    struct build *b = r->b;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    const char *why = NULL;
+    int rc;
+    if (read_file(path, b->max_file, &data, &len, &why) < 0) {
+        if (strcmp(why, "larger than --max-file-size") == 0 || strcmp(why, "not a regular file") == 0)
+            skip(b, path, why);
+        else
+            fail(b, path, why);
+        progress_step(&b->prog, 0);
+        return 0;
+    }
+    /* Display paths are relative to the root; a library's documents are
+     * told apart by their library. */
+    rc = add_bytes(b, path, rel, r->library, data, len, 0, NULL);
+    progress_step(&b->prog, len);
+    sage_free(data);
+    return rc;
+}
+
+static void on_skip(void *ctx, const char *path, enum crawl_skip_kind kind, const char *reason)
+{
+    struct root_ctx *r = ctx;
+    if (kind == CRAWL_FAILED)
+        fail(r->b, path, reason);
+    else
+        skip(r->b, path, reason);
 }
 
 static int add_root(struct build *b, const char *path, const char *library)
 {
+    struct root_ctx r = { b, library };
+    struct crawl_cb cb = { on_file, on_skip, &r };
+    int rc = crawl_root(path, &b->crawl, &cb);
+    if (rc == -1)
+        sage_log(SAGE_LOG_ERROR, "cannot read '%s'", path);
+    else if (rc == -2)
+        sage_log(SAGE_LOG_ERROR, "out of memory while walking '%s'", path);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Counting pass for the progress line's ETA. */
+struct count_ctx {
+    uint64_t files, bytes;
+};
+
+static int count_file(void *ctx, const char *path, const char *rel)
+{
+    struct count_ctx *c = ctx;
     struct stat st;
-    if (stat(path, &st) < 0) {
-        sage_log(SAGE_LOG_ERROR, "cannot read '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode))
-        return walk(b, path, "", library, 0);
-    const char *base = strrchr(path, '/');
-    return add_file(b, path, base ? base + 1 : path, library);
+    (void)rel;
+    c->files++;
+    if (stat(path, &st) == 0)
+        c->bytes += (uint64_t)st.st_size;
+    return 0;
+}
+
+static void count_skip(void *ctx, const char *path, enum crawl_skip_kind kind, const char *reason)
+{
+    (void)ctx, (void)path, (void)kind, (void)reason;
 }
 
 /* Creates the directories leading to path, like mkdir -p of its dirname. */
@@ -418,6 +629,24 @@ static int put_table(struct sage_writer *w, uint32_t kind, const struct sage_rec
     return rc;
 }
 
+/* Encodes the document records (aliases included) into the DOCS table. */
+static int encode_docs(struct build *b, struct sage_err *err)
+{
+    size_t i;
+    json_t *doc;
+    json_array_foreach(b->doc_list, i, doc) {
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        int rc = sage_mpjson_encode(doc, &rec, &len, err);
+        if (rc == 0)
+            rc = sage_rectab_builder_add(&b->docs, rec, len, err);
+        sage_free(rec);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int write_index(struct build *b, const char *out, const uint8_t *rec, size_t rec_len,
                        int zstd_level, char *sha, struct sage_err *err)
 {
@@ -426,7 +655,7 @@ static int write_index(struct build *b, const char *out, const uint8_t *rec, siz
     uint8_t n8[8];
     int rc;
     sage_put64(n8, b->n_chunks);
-    if ((rc = sage_writer_open(out, &wo, &w, err)) < 0)
+    if ((rc = encode_docs(b, err)) < 0 || (rc = sage_writer_open(out, &wo, &w, err)) < 0)
         return rc;
     if ((rc = sage_writer_add(w, SAGE_SECTION_BUILD, SAGE_CODEC_ZSTD, rec, rec_len, err)) < 0 ||
         (rc = put_table(w, SAGE_SECTION_DOCS, &b->docs, err)) < 0 ||
@@ -444,64 +673,130 @@ out:
     return rc;
 }
 
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "sage-indexer build: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+/* Sets up everything the options configure; returns 0, or an exit status. */
+static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts *tok)
+{
+    struct sage_err err = { 0 };
+    const char *stemmer = c->v[OPT_STEMMER].str, *stop = c->v[OPT_STOPWORDS].str;
+    const char *shard = c->v[OPT_SHARD].str;
+    b->max_file = c->v[OPT_MAX_FILE].num;
+    b->quiet = (int)c->v[OPT_QUIET].num;
+    b->chunking = (struct chunk_opts){ (size_t)c->v[OPT_CHUNK_SIZE].num,
+                                       (size_t)c->v[OPT_CHUNK_OVERLAP].num,
+                                       (size_t)c->v[OPT_MAX_CHUNK].num };
+    b->alim = (struct archive_limits){ (uint64_t)c->v[OPT_MAX_ENTRIES].num,
+                                       (uint64_t)c->v[OPT_MAX_EXPANDED].num,
+                                       (uint64_t)c->v[OPT_MAX_RATIO].num,
+                                       (uint64_t)b->max_file,
+                                       (unsigned)c->v[OPT_MAX_DEPTH].num };
+    b->plim = (struct pdf_limits){ (unsigned)c->v[OPT_PDF_TIMEOUT].num,
+                                   (size_t)c->v[OPT_PDF_MEMORY].num, 100000 };
+    b->crawl = (struct crawl_opts){ (int)c->v[OPT_HIDDEN].num,
+                                    c->v[OPT_INCLUDE].list, c->v[OPT_INCLUDE].n_list,
+                                    c->v[OPT_EXCLUDE].list, c->v[OPT_EXCLUDE].n_list };
+    if (!c->v[OPT_OUT].str)
+        return usage_error("%s", "--out is required");
+    if (c->n_args == 0 && c->v[OPT_LIBRARY].n_list == 0)
+        return usage_error("%s", "nothing to index: give PATH or --library");
+    if (b->chunking.overlap >= b->chunking.size || b->chunking.size > b->chunking.max)
+        return usage_error("%s", "--chunk-overlap must be below --chunk-size, and --chunk-size "
+                                 "at most --max-chunk");
+    if (strcmp(stop, "english") != 0 && strcmp(stop, "none") != 0)
+        return usage_error("--stopwords: expected english or none, got '%s'", stop);
+    if (shard) {
+        char *end;
+        unsigned long long i = strtoull(shard, &end, 10), n = 0;
+        if (*end == '/')
+            n = strtoull(end + 1, &end, 10);
+        if (*end || n == 0 || i >= n || n > 1u << 20)
+            return usage_error("--shard: expected I/N with 0 <= I < N, got '%s'", shard);
+        b->shard_i = i;
+        b->shard_n = n;
+    }
+    tok->stemmer = strcmp(stemmer, "none") == 0 ? NULL : stemmer;
+    if (strcmp(stop, "english") == 0) {
+        tok->stopwords = sage_stopwords_english;
+        tok->n_stopwords = sage_n_stopwords_english;
+    }
+    if (sage_ixbuild_new(tok, &b->ix, &err) < 0 ||
+        sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
+        fprintf(stderr, "sage-indexer build: %s\n", err.msg);
+        return err.code == SAGE_EINVAL ? 2 : 1;
+    }
+    b->magic = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_TAR |
+                          MAGIC_ERROR);
+    if (!b->magic || magic_load(b->magic, NULL) < 0) {
+        fprintf(stderr, "sage-indexer build: cannot load libmagic's database: %s\n",
+                b->magic ? magic_error(b->magic) : "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+static int write_report(struct build *b, const char *path, int status)
+{
+    json_t *r = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:O}",
+                          "summary", "indexed", (json_int_t)b->n_docs,
+                          "chunks", (json_int_t)b->n_chunks, "skipped", (json_int_t)b->n_skipped,
+                          "failed", (json_int_t)b->n_failed, "duplicates", (json_int_t)b->n_dupes,
+                          "needs_ocr", (json_int_t)b->n_ocr, "index_written", status == 0,
+                          "files", b->report);
+    int rc = r ? json_dump_file(r, path, JSON_INDENT(1)) : -1;
+    json_decref(r);
+    if (rc < 0)
+        sage_log(SAGE_LOG_ERROR, "cannot write report '%s'", path);
+    return rc;
+}
+
 int cmd_build(struct cli *c)
 {
-    struct build b = { .max_file = c->v[OPT_MAX_FILE].num };
+    struct build b = { 0 };
     struct sage_err err = { 0 };
     json_t *rec = NULL, *libs = json_array(), *sources = json_array();
     uint8_t *rec_buf = NULL;
     size_t rec_len = 0;
     char sha[65];
     int status = 1;
-    const char *out = c->v[OPT_OUT].str;
-    const char *stemmer = c->v[OPT_STEMMER].str, *stop = c->v[OPT_STOPWORDS].str;
+    const char *out = c->v[OPT_OUT].str, *report_path = c->v[OPT_REPORT].str;
     struct sage_tokenizer_opts tok = { 0 };
 
     sage_rectab_builder_init(&b.docs, 0);
     b.skipped = json_array();
-    b.chunking = (struct chunk_opts){ (size_t)c->v[OPT_CHUNK_SIZE].num,
-                                      (size_t)c->v[OPT_CHUNK_OVERLAP].num,
-                                      (size_t)c->v[OPT_MAX_CHUNK].num };
-    if (!out) {
-        fprintf(stderr, "sage-indexer build: --out is required\n");
-        status = 2;
+    b.doc_list = json_array();
+    if (report_path)
+        b.report = json_array();
+    if ((status = configure(&b, c, &tok)) != 0)
         goto out;
-    }
-    if (c->n_args == 0 && c->v[OPT_LIBRARY].n_list == 0) {
-        fprintf(stderr, "sage-indexer build: nothing to index: give PATH or --library\n");
-        status = 2;
-        goto out;
-    }
-    if (b.chunking.overlap >= b.chunking.size || b.chunking.size > b.chunking.max) {
-        fprintf(stderr, "sage-indexer build: --chunk-overlap must be below --chunk-size, "
-                        "and --chunk-size at most --max-chunk\n");
-        status = 2;
-        goto out;
-    }
-    if (strcmp(stop, "english") != 0 && strcmp(stop, "none") != 0) {
-        fprintf(stderr, "sage-indexer build: --stopwords: expected english or none, got '%s'\n",
-                stop);
-        status = 2;
-        goto out;
-    }
-    tok.stemmer = strcmp(stemmer, "none") == 0 ? NULL : stemmer;
-    if (strcmp(stop, "english") == 0) {
-        tok.stopwords = sage_stopwords_english;
-        tok.n_stopwords = sage_n_stopwords_english;
-    }
-    if (sage_ixbuild_new(&tok, &b.ix, &err) < 0 ||
-        sage_chunkstore_builder_init(&b.text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
-        fprintf(stderr, "sage-indexer build: %s\n", err.msg);
-        status = err.code == SAGE_EINVAL ? 2 : 1;
-        goto out;
-    }
+    status = 1;
     for (size_t i = 0; i < c->v[OPT_LIBRARY].n_list; i++) {
         const char *spec = c->v[OPT_LIBRARY].list[i], *eq = strchr(spec, '=');
         if (!eq || eq == spec || !eq[1] || eq - spec > 128) {
-            fprintf(stderr, "sage-indexer build: --library: expected NAME=PATH, got '%s'\n", spec);
-            status = 2;
+            status = usage_error("--library: expected NAME=PATH, got '%s'", spec);
             goto out;
         }
+    }
+    /* count first, for the progress line's ETA */
+    struct count_ctx cc = { 0, 0 };
+    struct crawl_cb ccb = { count_file, count_skip, &cc };
+    for (size_t i = 0; !b.quiet && i < c->v[OPT_LIBRARY].n_list; i++)
+        crawl_root(strchr(c->v[OPT_LIBRARY].list[i], '=') + 1, &b.crawl, &ccb);
+    for (int i = 0; !b.quiet && i < c->n_args; i++)
+        crawl_root(c->args[i], &b.crawl, &ccb);
+    progress_init(&b.prog, cc.files, cc.bytes, b.quiet);
+    for (size_t i = 0; i < c->v[OPT_LIBRARY].n_list; i++) {
+        const char *spec = c->v[OPT_LIBRARY].list[i], *eq = strchr(spec, '=');
         char name[130];
         snprintf(name, sizeof(name), "%.*s", (int)(eq - spec), spec);
         json_array_append_new(libs, json_pack("{s:s, s:s}", "name", name, "path", eq + 1));
@@ -513,14 +808,23 @@ int cmd_build(struct cli *c)
         if (add_root(&b, c->args[i], "default") < 0)
             goto out;
     }
+    progress_done(&b.prog);
+    long long max_failures = c->v[OPT_MAX_FAILURES].num;
+    if (max_failures >= 0 && b.n_failed > (uint64_t)max_failures) {
+        sage_log(SAGE_LOG_ERROR, "%llu files failed, more than --max-failures %lld: no index written",
+                 (unsigned long long)b.n_failed, max_failures);
+        goto out;
+    }
     if (make_parent_dirs(out) < 0)
         goto out;
-    char fmt_version[16];
+    char fmt_version[16], shard_s[48];
     snprintf(fmt_version, sizeof(fmt_version), "%d.%d", SAGE_FORMAT_MAJOR, SAGE_FORMAT_MINOR);
+    snprintf(shard_s, sizeof(shard_s), "%llu/%llu", (unsigned long long)b.shard_i,
+             (unsigned long long)b.shard_n);
     rec = json_pack("{s:s, s:s, s:s, s:o, s:O, s:O,"
-                    " s:{s:I, s:i, s:I, s:I, s:I},"
+                    " s:{s:I, s:i, s:I, s:I, s:I, s:s?, s:I, s:I, s:I, s:I, s:b},"
                     " s:{s:s?, s:s, s:s}, s:{s:f, s:f},"
-                    " s:{s:I, s:I, s:I, s:I}, s:O}",
+                    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:O}",
         "tool", "sage-indexer", "version", SAGE_VERSION, "format", fmt_version,
         "build_time", c->v[OPT_BUILD_TIME].str ? json_integer(c->v[OPT_BUILD_TIME].num)
                                                : json_null(),
@@ -530,28 +834,45 @@ int cmd_build(struct cli *c)
                    "chunk_size", (json_int_t)b.chunking.size,
                    "chunk_overlap", (json_int_t)b.chunking.overlap,
                    "max_chunk", (json_int_t)b.chunking.max,
-        "tokenizer", "stemmer", tok.stemmer, "stopwords", stop, "normalization",
-                     "nfkc-casefold-stripmarks",
+                   "shard", b.shard_n ? shard_s : NULL,
+                   "max_archive_entries", (json_int_t)b.alim.max_entries,
+                   "max_archive_bytes", (json_int_t)b.alim.max_expanded,
+                   "max_archive_ratio", (json_int_t)b.alim.max_ratio,
+                   "max_archive_depth", (json_int_t)b.alim.max_depth,
+                   "hidden", b.crawl.hidden,
+        "tokenizer", "stemmer", tok.stemmer, "stopwords", c->v[OPT_STOPWORDS].str,
+                     "normalization", "nfkc-casefold-stripmarks",
         "bm25", "k1", 1.2, "b", 0.75,
         "counts", "documents", (json_int_t)b.n_docs, "chunks", (json_int_t)b.n_chunks,
                   "bytes", (json_int_t)b.n_bytes, "skipped", (json_int_t)b.n_skipped,
+                  "failed", (json_int_t)b.n_failed, "duplicates", (json_int_t)b.n_dupes,
+                  "needs_ocr", (json_int_t)b.n_ocr,
         "skipped", b.skipped);
     if (!rec || sage_mpjson_encode(rec, &rec_buf, &rec_len, &err) < 0 ||
         write_index(&b, out, rec_buf, rec_len, (int)c->v[OPT_ZSTD_LEVEL].num, sha, &err) < 0) {
         sage_log(SAGE_LOG_ERROR, "cannot build '%s': %s", out, err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
-    sage_log(SAGE_LOG_INFO, "wrote '%s': %llu documents, %llu chunks, %llu bytes of text, "
-             "%llu skipped; sha256 %s", out, (unsigned long long)b.n_docs,
-             (unsigned long long)b.n_chunks, (unsigned long long)b.n_bytes,
-             (unsigned long long)b.n_skipped, sha);
+    sage_log(SAGE_LOG_INFO, "wrote '%s': %llu documents, %llu chunks, %.1f MB of text; "
+             "%llu skipped, %llu failed, %llu duplicates, %llu need OCR; sha256 %s", out,
+             (unsigned long long)b.n_docs, (unsigned long long)b.n_chunks,
+             (double)b.n_bytes / 1e6, (unsigned long long)b.n_skipped,
+             (unsigned long long)b.n_failed, (unsigned long long)b.n_dupes,
+             (unsigned long long)b.n_ocr, sha);
     status = 0;
 out:
+    if (report_path && status != 2 && write_report(&b, report_path, status) < 0)
+        status = 1;
     sage_free(rec_buf);
     json_decref(rec);
     json_decref(libs);
     json_decref(sources);
     json_decref(b.skipped);
+    json_decref(b.doc_list);
+    json_decref(b.report);
+    if (b.magic)
+        magic_close(b.magic);
+    sage_free(b.seen);
     sage_rectab_builder_release(&b.docs);
     sage_chunkstore_builder_release(&b.text);
     sage_ixbuild_free(b.ix);

@@ -30,7 +30,8 @@ size_t chunk_split_point(const char *t, size_t len, size_t size)
     return i;
 }
 
-/* Moves i forward to the start of a word (after whitespace), staying below end. */
+/* Moves i forward to the start of a word (after whitespace), staying below
+ * end; inside one long word, only to the next UTF-8 character boundary. */
 static size_t word_start(const char *t, size_t i, size_t end)
 {
     size_t j = i;
@@ -38,7 +39,11 @@ static size_t word_start(const char *t, size_t i, size_t end)
         j++;
     while (j < end && is_ws(t[j]))
         j++;
-    return j < end ? j : i;
+    if (j < end)
+        return j;
+    while (i < end && ((unsigned char)t[i] & 0xc0) == 0x80)
+        i++;
+    return i;
 }
 
 struct pending {

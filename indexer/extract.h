@@ -45,7 +45,9 @@ int extract_html(const uint8_t *data, size_t len, struct extracted *out, struct 
 /* Limits for PDF extraction, which runs in a child process. */
 struct pdf_limits {
     unsigned timeout_ms;    /* wall-clock limit for the child */
-    size_t max_memory;      /* RLIMIT_AS of the child, bytes */
+    size_t max_memory;      /* bytes the child may add to the address space it
+                               inherits at fork (its RLIMIT_AS is that size plus
+                               this); 0: no limit */
     uint32_t max_pages;
 };
 

@@ -2,15 +2,18 @@
  * iterative walk (no recursion, no stack) turns it into a title and blocks of
  * whitespace-collapsed text, one per run of text under an h1..h6 heading
  * path. Cleaning the text (UTF-8, NFC) and the total cap are extracted_add's
- * business. libxml2 must have been initialized (xmlInitParser, which we call
- * too) before threads use it; the parser itself is then thread-safe. */
+ * business. *out is overwritten on entry and left empty on failure. libxml2
+ * should be initialized (xmlInitParser, which we call too) before threads use
+ * it; the parser is then thread-safe. */
 #include "extract.h"
 
 #include <limits.h>
 #include <string.h>
 
 #include <libxml/HTMLparser.h>
+#include <libxml/globals.h>
 #include <libxml/tree.h>
+#include <libxml/xmlerror.h>
 
 #include "alloc.h"
 
@@ -121,12 +124,27 @@ static int tb_put(struct tbuf *b, const char *s, size_t n)
     return 0;
 }
 
+static int is_html_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+/* Emits the pending separator. Whitespace already at the end (from <pre>)
+ * gives way to it, so text never gains more than one blank line. */
 static int tb_flush_sep(struct tbuf *b)
 {
     static const char *const seps[] = { "", " ", "\n", "\n\n" };
     enum sep s = b->pend;
     b->pend = SEP_NONE;
-    return b->len > 0 && s != SEP_NONE ? tb_put(b, seps[s], strlen(seps[s])) : 0;
+    if (b->len == 0 || s == SEP_NONE)
+        return 0;
+    if (is_html_space((uint8_t)b->p[b->len - 1])) {
+        if (s == SEP_SPACE)
+            return 0;
+        while (b->len > 0 && is_html_space((uint8_t)b->p[b->len - 1]))
+            b->len--;
+    }
+    return tb_put(b, seps[s], strlen(seps[s]));
 }
 
 static void tb_sep(struct tbuf *b, enum sep s)
@@ -141,11 +159,6 @@ static void tb_reset(struct tbuf *b)
     b->pend = SEP_NONE;
     if (b->p)
         b->p[0] = '\0';
-}
-
-static int is_html_space(uint8_t c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 
 /* Appends text, collapsing each whitespace run into a pending space; with
@@ -423,6 +436,22 @@ static const char *pick_encoding(const uint8_t *d, size_t n, char *buf, size_t s
     return "UTF-8";
 }
 
+/* libxml2 reports some errors (bad bytes for the declared encoding, say)
+ * through its generic handler whatever the parser options, and that one
+ * prints to stderr. The handlers are per-thread state in libxml2, so we
+ * silence them for the parse in this thread only and restore them after. */
+static void quiet_generic(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+static void quiet_structured(void *ctx, xmlErrorPtr e)
+{
+    (void)ctx;
+    (void)e;
+}
+
 int extract_html(const uint8_t *data, size_t len, struct extracted *out, struct sage_err *err)
 {
     struct walker w = {
@@ -449,10 +478,18 @@ int extract_html(const uint8_t *data, size_t len, struct extracted *out, struct 
         rc = sage_err_set(err, SAGE_ENOMEM, "out of memory for an html parser");
         goto out;
     }
+    xmlGenericErrorFunc old_generic = xmlGenericError;
+    void *old_generic_ctx = xmlGenericErrorContext;
+    xmlStructuredErrorFunc old_structured = xmlStructuredError;
+    void *old_structured_ctx = xmlStructuredErrorContext;
+    xmlSetGenericErrorFunc(NULL, quiet_generic);
+    xmlSetStructuredErrorFunc(NULL, quiet_structured);
     doc = htmlCtxtReadMemory(ctxt, (const char *)data, (int)len, NULL,
                              pick_encoding(data, len, enc_buf, sizeof(enc_buf)),
                              HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
                              HTML_PARSE_RECOVER);
+    xmlSetGenericErrorFunc(old_generic_ctx, old_generic);
+    xmlSetStructuredErrorFunc(old_structured_ctx, old_structured);
     if (ctxt->errNo == XML_ERR_NO_MEMORY) {
         rc = sage_err_set(err, SAGE_ENOMEM, "out of memory parsing html");
         goto out;

@@ -2,7 +2,14 @@
  * child parses under resource limits and streams frames over a pipe; the
  * parent trusts none of them, enforces the wall-clock deadline, kills and reaps
  * the child, and turns a crash, hang or limit into an error. OCR of pages
- * without text is left to the caller (n_ocr_pages).
+ * without text is left to the caller (n_ocr_pages); n_pages counts the pages
+ * read, at most max_pages (later pages are not read). *out is overwritten on
+ * entry and left empty on failure.
+ *
+ * The memory limit is headroom: the child starts with the parent's whole
+ * address space (thread stacks, malloc arenas, mappings), so its RLIMIT_AS is
+ * that size plus max_memory. Under AddressSanitizer, whose allocator reserves
+ * its heap up front, only large allocations meet the limit.
  *
  * Fork constraint: the child runs poppler, glib and malloc, which are not
  * async-signal-safe. That is sound only when no other thread holds a lock
@@ -46,7 +53,8 @@ enum frame_type {
 #define CHILD_WRITE 121     /* the parent went away */
 
 #define POLL_TICK_MS 50     /* how often a silent child is checked for exit */
-#define STDERR_KEEP 2048    /* bytes of the child's stderr kept for diagnosis */
+#define STDERR_HEAD 1024    /* bytes kept of the start of the child's stderr */
+#define STDERR_KEEP 2048    /* ... and of its end */
 
 /* ---- the child ---- */
 
@@ -199,9 +207,11 @@ struct run {
     char *body;
     size_t body_got;
     int frames_eof, stderr_eof, done, reaped, status;
+    int titled;                     /* a title frame came */
     char bad_pdf[FRAME_MAX_ERROR + 1];      /* poppler's message, printable ASCII */
+    char errhead[STDERR_HEAD];      /* the start of the child's stderr */
     char errtail[STDERR_KEEP];      /* the end of the child's stderr */
-    size_t errtail_len;
+    size_t errhead_len, errtail_len;
 };
 
 static int64_t now_ms(void)
@@ -227,7 +237,7 @@ static int check_header(struct run *r, struct sage_err *err)
         return bad_frame(err, "frame after the end", r->type);
     switch (r->type) {
     case FRAME_TITLE:
-        if (r->page != 0 || r->len > FRAME_MAX_TITLE || r->out->title || r->out->n_pages)
+        if (r->page != 0 || r->len > FRAME_MAX_TITLE || r->titled || r->out->n_pages)
             return bad_frame(err, "bad title", r->type);
         break;
     case FRAME_ERROR:
@@ -262,6 +272,7 @@ static int take_frame(struct run *r, struct sage_err *err)
     r->body[r->len] = '\0';
     switch (r->type) {
     case FRAME_TITLE:
+        r->titled = 1;
         rc = extracted_set_title(x, r->body, r->len, err);
         break;
     case FRAME_ERROR: {
@@ -328,7 +339,8 @@ static int read_frames(struct run *r, struct sage_err *err)
     }
 }
 
-/* Keeps the last STDERR_KEEP bytes the child wrote to stderr. */
+/* Keeps the first and the last bytes the child wrote to stderr: a sanitizer
+ * or allocator names the failure first and may then dump pages of detail. */
 static void read_stderr(struct run *r)
 {
     char buf[4096];
@@ -341,6 +353,11 @@ static void read_stderr(struct run *r)
         if (k <= 0)
             return;
         size_t n = (size_t)k;
+        if (r->errhead_len < STDERR_HEAD) {
+            size_t h = STDERR_HEAD - r->errhead_len < n ? STDERR_HEAD - r->errhead_len : n;
+            memcpy(r->errhead + r->errhead_len, buf, h);
+            r->errhead_len += h;
+        }
         if (n >= STDERR_KEEP) {
             memcpy(r->errtail, buf + n - STDERR_KEEP, STDERR_KEEP);
             r->errtail_len = STDERR_KEEP;
@@ -373,16 +390,15 @@ static int try_reap(struct run *r, int block)
     return 1;
 }
 
-/* Whether the child's last words say it ran out of memory. */
-static int stderr_says_oom(const struct run *r)
+static int says_oom(const char *s, size_t n)
 {
     static const char *const words[] = { "out of memory", "bad_alloc", "failed to allocate",
-                                         "cannot allocate", "memory exhausted", "failed to mmap" };
+                                         "cannot allocate", "memory exhausted", "unable to mmap" };
     for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
         size_t k = strlen(words[w]);
-        for (size_t i = 0; i + k <= r->errtail_len; i++) {
+        for (size_t i = 0; i + k <= n; i++) {
             size_t j = 0;
-            while (j < k && (r->errtail[i + j] | 0x20) == (words[w][j] | 0x20))
+            while (j < k && (s[i + j] | 0x20) == (words[w][j] | 0x20))
                 j++;
             if (j == k)
                 return 1;
@@ -391,10 +407,22 @@ static int stderr_says_oom(const struct run *r)
     return 0;
 }
 
-/* Reads frames until the end, an error or the deadline. 1 on timeout. */
+/* Whether the child, under a memory limit, said it ran out of memory. The
+ * child's stderr carries only what its libraries print (poppler-glib keeps
+ * the file's own complaints quiet), so this is a fair reading. */
+static int stderr_says_oom(const struct run *r)
+{
+    return r->lim->max_memory &&
+           (says_oom(r->errhead, r->errhead_len) || says_oom(r->errtail, r->errtail_len));
+}
+
+/* Reads frames until the end, an error or the deadline. 1 on timeout; 2 when
+ * the child said it ran out of memory (it may hang dying: ASan's reporter can). */
 static int pump(struct run *r, int64_t deadline, struct sage_err *err)
 {
     while (!r->done && !r->bad_pdf[0] && !r->frames_eof) {
+        if (stderr_says_oom(r))
+            return 2;
         int64_t left = deadline - now_ms();
         if (left <= 0)
             return 1;
@@ -437,11 +465,11 @@ static int reap_by(struct run *r, int64_t deadline)
 static int run_error(struct run *r, int timed_out, struct sage_err *err)
 {
     int st = r->status;
-    if (timed_out)
-        return sage_err_set(err, SAGE_ELIMIT, "timed out after %u ms", r->lim->timeout_ms);
-    if (r->lim->max_memory && stderr_says_oom(r))
+    if (stderr_says_oom(r))
         return sage_err_set(err, SAGE_ELIMIT, "pdf parser exceeded the memory limit of %zu bytes",
                             r->lim->max_memory);
+    if (timed_out)
+        return sage_err_set(err, SAGE_ELIMIT, "timed out after %u ms", r->lim->timeout_ms);
     if (r->bad_pdf[0])
         return sage_err_set(err, SAGE_ECORRUPT, "not a valid PDF: %s", r->bad_pdf);
     if (st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU)
@@ -496,6 +524,10 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
     if (rc < 0)
         goto out;
     timed_out = rc == 1;
+    if (rc == 2) {
+        kill(r.pid, SIGKILL);
+        try_reap(&r, 1);
+    }
     rc = 0;
     if (!timed_out && reap_by(&r, deadline) < 0)
         timed_out = !r.done;      /* a child that sent everything may be killed */

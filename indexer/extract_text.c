@@ -59,11 +59,21 @@ static void trim(const char **s, size_t *n)
 {
     while (*n && (**s == ' ' || **s == '\t'))
         (*s)++, (*n)--;
-    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t' || (*s)[*n - 1] == '\r' ||
-                  (*s)[*n - 1] == '#'))
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t' || (*s)[*n - 1] == '\r'))
         (*n)--;
-    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-        (*n)--;
+}
+
+/* Drops the optional closing "#" run of an ATX heading (trimmed text): only
+ * one that is the whole text or follows a space, so "C#" keeps its "#". */
+static void atx_unclose(const char **s, size_t *n)
+{
+    size_t k = *n;
+    while (k && (*s)[k - 1] == '#')
+        k--;
+    if (k < *n && (k == 0 || (*s)[k - 1] == ' ' || (*s)[k - 1] == '\t')) {
+        *n = k;
+        trim(s, n);
+    }
 }
 
 struct state {
@@ -73,7 +83,7 @@ struct state {
     const char *title;
     size_t title_len;
     int title_level;
-    char rst_marks[LEVELS];
+    int rst_marks[LEVELS];  /* adornment styles: the character, + 256 when overlined */
     int n_rst_marks;
 };
 
@@ -108,7 +118,7 @@ static int heading(struct state *st, int level, const char *s, size_t n, const c
     return 0;
 }
 
-static int rst_level(struct state *st, char mark)
+static int rst_level(struct state *st, int mark)
 {
     for (int i = 0; i < st->n_rst_marks; i++)
         if (st->rst_marks[i] == mark)
@@ -123,8 +133,8 @@ int extract_text(const uint8_t *data, size_t len, enum text_kind kind, struct ex
 {
     const char *t = (const char *)data, *end = t + len, *p = t;
     struct state st = { .out = out };
-    const char *first_line = NULL;
-    size_t first_len = 0;
+    const char *first_line = NULL, *prev = NULL;     /* prev: the line before p */
+    size_t first_len = 0, prev_n = 0;
     int fence = 0, rc = 0;
     st.block = t;
     while (p < end && rc == 0) {
@@ -150,7 +160,11 @@ int extract_text(const uint8_t *data, size_t len, enum text_kind kind, struct ex
                 while (level < (int)n && p[level] == '#')
                     level++;
                 if (level <= 6 && level < (int)n && p[level] == ' ') {
-                    rc = heading(&st, level - 1, p + level, n - (size_t)level, p, next, err);
+                    const char *h = p + level;
+                    size_t hn = n - (size_t)level;
+                    trim(&h, &hn);
+                    atx_unclose(&h, &hn);
+                    rc = heading(&st, level - 1, h, hn, p, next, err);
                     p = next;
                     continue;
                 }
@@ -163,11 +177,17 @@ int extract_text(const uint8_t *data, size_t len, enum text_kind kind, struct ex
             }
         } else if (kind == TEXT_RST && sn && next < end) {
             if (rst_adornment(next, n2) && n2 >= sn && !rst_adornment(p, n)) {
-                rc = heading(&st, rst_level(&st, next[0]), p, n, p, after, err);
+                /* an overline of the same character belongs to the title */
+                int over = prev && rst_adornment(prev, prev_n) && prev[0] == next[0];
+                int mark = (unsigned char)next[0] + (over ? 256 : 0);
+                rc = heading(&st, rst_level(&st, mark), p, n, over ? prev : p, after, err);
+                prev = NULL;
                 p = after;
                 continue;
             }
         }
+        prev = p;
+        prev_n = n;
         p = next;
     }
     if (rc == 0)
@@ -175,8 +195,15 @@ int extract_text(const uint8_t *data, size_t len, enum text_kind kind, struct ex
     if (rc == 0) {
         if (st.title)
             rc = extracted_set_title(out, st.title, st.title_len, err);
-        else if (first_line)
-            rc = extracted_set_title(out, first_line, first_len > 120 ? 120 : first_len, err);
+        else if (first_line) {
+            size_t tl = first_len;
+            if (tl > 120) {     /* cut on a character boundary */
+                tl = 120;
+                while (tl > 0 && ((unsigned char)first_line[tl] & 0xc0) == 0x80)
+                    tl--;
+            }
+            rc = extracted_set_title(out, first_line, tl, err);
+        }
     }
     hs_release(&st.hs);
     return rc;

@@ -104,7 +104,7 @@ static uint8_t *make(enum fmt fmt, enum filt filt, const char *opts, const char 
 /* ---- recording a walk ---- */
 
 struct item {
-    char path[512];
+    char path[4400];
     char reason[64];
     uint8_t *data;
     size_t len;
@@ -145,9 +145,11 @@ static void on_skip(void *ctx, const char *path, const char *reason)
     struct log *l = r->log;
     assert_non_null(path);
     assert_non_null(reason);
+    /* callbacks run in the caller's locale, not the walk's */
+    assert_true(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
     if (l->n_skips < MAX_ITEMS) {
         struct item *it = &l->skips[l->n_skips];
-        snprintf(it->path, sizeof(it->path), "%.200s%.300s", r->prefix, path);
+        snprintf(it->path, sizeof(it->path), "%.200s%.4096s", r->prefix, path);
         snprintf(it->reason, sizeof(it->reason), "%s", reason);
     }
     l->n_skips++;
@@ -159,6 +161,7 @@ static int on_member(void *ctx, const char *path, const uint8_t *data, size_t le
     struct log *l = r->log;
     assert_non_null(path);
     assert_non_null(data);
+    assert_true(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
     /* never a path that escapes: no "..", not absolute, no backslash */
     assert_true(path[0] != '/' && path[0] != '\0');
     assert_false(has_dotdot(path));
@@ -176,7 +179,7 @@ static int on_member(void *ctx, const char *path, const uint8_t *data, size_t le
     }
     if (l->n_members < MAX_ITEMS) {
         struct item *it = &l->members[l->n_members];
-        snprintf(it->path, sizeof(it->path), "%.200s%.300s", r->prefix, path);
+        snprintf(it->path, sizeof(it->path), "%.200s%.4096s", r->prefix, path);
         it->data = malloc(len + 1);
         assert_non_null(it->data);
         memcpy(it->data, data, len);
@@ -211,7 +214,9 @@ static int walk(const char *name, const uint8_t *data, size_t len,
     struct archive_budget local = { 0, 0 };
     struct rec r = { .log = l, .lim = lim, .budget = budget ? budget : &local, .err = err };
     memset(err, 0, sizeof(*err));
-    return archive_walk(name, data, len, lim, r.budget, 0, on_member, on_skip, &r, err);
+    int rc = archive_walk(name, data, len, lim, r.budget, 0, on_member, on_skip, &r, err);
+    assert_true(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
+    return rc;
 }
 
 static void expect_member(const struct log *l, size_t i, const char *path, const void *data,
@@ -577,6 +582,34 @@ static void test_unsafe_names(void **state)
     expect_skip(&l, 2, "latin1-?t?.txt", "unsafe name");
     log_free(&l);
     free(img);
+
+    /* a name over 4096 bytes is refused, and shown cut short */
+    char *longname = malloc(5001);
+    assert_non_null(longname);
+    memset(longname, 'd', 5000);
+    memcpy(longname, "dir/", 4);
+    longname[5000] = '\0';
+    char *almost = malloc(4097);
+    assert_non_null(almost);
+    memset(almost, 'n', 4096);
+    almost[4096] = '\0';
+    struct ent lng[] = {
+        { .name = longname, .data = "l", .len = 1 },
+        { .name = almost, .data = "a", .len = 1 },
+    };
+    img = make(FMT_TAR, F_NONE, NULL, NULL, lng, 2, 1 << 16, &len);
+    int rc = walk("long.tar", img, len, &default_limits, &l, NULL, &err);
+    if (rc != 0)
+        fail_msg("%s", sage_err_msg(&err, rc));
+    assert_int_equal(l.n_members, 1);
+    expect_member(&l, 0, almost, "a", 1);
+    assert_int_equal(l.n_skips, 1);
+    expect_skip(&l, 0, NULL, "unsafe name");
+    assert_int_equal(strlen(l.skips[0].path), 256);
+    log_free(&l);
+    free(img);
+    free(almost);
+    free(longname);
 }
 
 /* Counts sage_* allocations: the largest single request. */
@@ -745,6 +778,23 @@ static void test_truncated(void **state)
     log_free(&l);
     free(zip);
     free(s.big);
+
+    /* a damaged header mid-archive: what came before stays delivered, and
+     * the walk stops there rather than hunting for the next good header */
+    struct ent two[] = {
+        { .name = "a.txt", .data = "a", .len = 1 },
+        { .name = "b.txt", .data = "b", .len = 1 },
+        { .name = "c.txt", .data = "c", .len = 1 },
+    };
+    uint8_t *tar = make(FMT_USTAR, F_NONE, NULL, NULL, two, 3, 1 << 16, &len);
+    assert_memory_equal(tar + 1024, "b.txt", 5);
+    tar[1024] = 'x';    /* the checksum no longer matches */
+    rc = walk("damaged.tar", tar, len, &default_limits, &l, NULL, &err);
+    assert_int_equal(rc, -SAGE_ECORRUPT);
+    assert_int_equal(l.n_members, 1);
+    expect_member(&l, 0, "a.txt", "a", 1);
+    log_free(&l);
+    free(tar);
 
     /* every cut of small archives, in each format */
     static const char small[] = "small member\n";
