@@ -90,7 +90,7 @@ t_ok 'binary and oversized files are skipped with a reason' '
     mkdir src && printf "hello text\n" > src/a.txt && head -c 3000 /dev/urandom > src/b.bin &&
     head -c 5000 /dev/zero | tr "\0" "a" > src/c.txt &&
     sage-indexer build --out x.sage --max-file-size 4K src 2> log &&
-    grep -q "skipping .src/b.bin.: not UTF-8 text" log &&
+    grep -q "skipping .src/b.bin.: binary file" log &&
     grep -q "skipping .src/c.txt.: larger than --max-file-size" log &&
     sage-indexer info --json x.sage | jq -e ".counts.documents == 1 and (.build.skipped | length) == 2"'
 
