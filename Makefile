@@ -118,6 +118,7 @@ replay: $(REPLAY_BINS)
 
 test: test-bins replay
 	$(Q)SAGE_BUILD=$(abspath $(BUILD)) SAGE_TOP=$(CURDIR) \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lib/lsan.supp:print_suppressions=0 \
 	    prove -j$(PROVE_JOBS) --exec '' $(UNIT_BINS) $(sort $(wildcard tests/e2e/t*.sh))
 
 check: test

@@ -41,7 +41,7 @@ static const struct sage_opt options[OPT__COUNT] = {
     [OPT_PDF_TIMEOUT] = { "pdf-timeout", 0, "SAGE_PDF_TIMEOUT", SAGE_OPT_INT, "30000", 1, 3600000,
                           0, CMD_BUILD, "MS", "time one PDF may take to extract" },
     [OPT_PDF_MEMORY] = { "pdf-memory", 0, "SAGE_PDF_MEMORY", SAGE_OPT_SIZE, "1G", 16LL << 20,
-                         1LL << 40, 0, CMD_BUILD, "SIZE", "memory one PDF extraction may use" },
+                         1LL << 40, 0, CMD_BUILD, "SIZE", "memory one PDF extraction may add to the indexer's" },
     [OPT_MAX_FILE] = { "max-file-size", 0, "SAGE_MAX_FILE_SIZE", SAGE_OPT_SIZE, "100M", 1,
                        1LL << 40, 0, CMD_BUILD, "SIZE", "skip files larger than this" },
     [OPT_BUILD_TIME] = { "build-time", 0, "SOURCE_DATE_EPOCH", SAGE_OPT_INT, NULL, 0,

@@ -99,4 +99,16 @@ t_ok 'help documents every option and its variable' '
     grep -q "SAGE_MAX_FILE_SIZE" h && grep -q "SOURCE_DATE_EPOCH" h &&
     sage-indexer --help | grep -q verify'
 
+# Every --option in any command's --help appears in the man page.
+man_covers_help() {
+    sed 's/\\-/-/g' "$SAGE_TOP/docs/sage-indexer.1" > man.txt || return 1
+    for cmd in build info verify query; do
+        sage-indexer $cmd --help | grep -o -- '--[a-z0-9-]*' | sort -u > opts || return 1
+        while read -r o; do
+            grep -q -- "$o" man.txt || { echo "$o ($cmd) missing from docs/sage-indexer.1"; return 1; }
+        done < opts
+    done
+}
+t_ok 'the man page documents every option of every command' 'man_covers_help'
+
 t_done

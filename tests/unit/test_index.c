@@ -169,7 +169,8 @@ static long ref_find(struct ref *r, const char *s, size_t n, int add)
 static int ref_token(void *ctx, const struct sage_token *tok)
 {
     struct ref *r = ctx;
-    struct ref_term *t = &r->terms[ref_find(r, tok->term, tok->term_len, 1)];
+    long ti = ref_find(r, tok->term, tok->term_len, 1);     /* may move r->terms */
+    struct ref_term *t = &r->terms[ti];
     r->len[r->cur]++;
     if (t->df && t->chunks[t->df - 1] == r->cur) {
         t->tfs[t->df - 1]++;
@@ -256,8 +257,8 @@ static int cmp_ref_hits(const void *a, const void *b)
     return (x->doc > y->doc) - (x->doc < y->doc);
 }
 
-/* Scores every chunk for q with the BM25 of index.h; keep (NULL: all)
- * selects the chunks that may match. */
+/* Scores every chunk for q with the BM25 of index.h (the same expression, so
+ * a term's score is bit-identical); with even_only, odd chunks never match. */
 static void ref_search(const struct ref *r, struct sage_tokenizer *tk, const char *q, double k1,
                        double b, int even_only, struct ref_result *out)
 {
@@ -516,6 +517,7 @@ static int even_only(void *ctx, uint32_t chunk)
 static void test_index_header(void **state)
 {
     struct big *g = big_get(*state);
+    assert_int_equal(sage_n_stopwords_english, 33);
     assert_int_equal(g->o.ix.n_chunks, BIG_CHUNKS);
     assert_int_equal(g->o.ix.n_terms, g->ref->n_terms);
     assert_int_equal(g->o.ix.total_tokens, g->ref->total);
@@ -782,7 +784,7 @@ static void check_vocab(struct fixture *f, size_t n)
     for (size_t i = 0; i < n; i++) {
         /* shared prefixes of several lengths exercise the front coding */
         char w[32];
-        snprintf(w, sizeof(w), "%s%zu", i % 3 == 0 ? "term" : i % 3 == 1 ? "termite" : "ter",
+        snprintf(w, sizeof(w), "%s%zuz", i % 3 == 0 ? "term" : i % 3 == 1 ? "termite" : "ter",
                  i * 7);
         words[i] = xstrdup(w);
         texts[i] = words[i];
@@ -1084,9 +1086,15 @@ static void test_corruption_forged(void **state)
     }
     ut_path(path, sizeof(path), f->s.dir, "damage.sage");
     write_index(path, NULL, texts, 400, 0);
+    /* a few queries, then two that name every word (32 each) */
+    char all[2][1024];
     char *queries[] = { "kaka", "lomi kaka loka", "kaka loka mika nuka peka", "mopra",
-                        "kalo kaka kaka", "zzzz", "dorlo fenlo lixlo kaka" };
+                        "kalo kaka kaka", "zzzz", "dorlo fenlo lixlo kaka", all[0], all[1] };
     size_t n_q = sizeof(queries) / sizeof(*queries);
+    for (size_t h = 0, o = 0; h < 2; h++, o = 0)
+        for (uint32_t x = 32 * (uint32_t)h; x < 32 * (uint32_t)h + 32; x++)
+            o += (size_t)snprintf(all[h] + o, sizeof(all[h]) - o, "%s%s%s", o ? " " : "",
+                                  syl[x % 16], syl[x / 16]);
     size_t size;
     uint8_t *img = ut_read_file(path, &size);
     struct sage_tokenizer *tk = NULL;
