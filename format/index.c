@@ -265,6 +265,27 @@ static void cursor_seek(struct scorer *s, struct cursor *c, uint32_t target)
     c->doc = c->i < c->n ? c->docs[c->i] : NO_DOC;   /* cannot run out: last >= target */
 }
 
+int sage_index_term_bits(const struct sage_index *ix, const struct sage_term_info *ti,
+                         uint8_t *bits, struct sage_err *err)
+{
+    struct scorer s = { ix, 1.2, 0.75, 0 };
+    struct cursor *c = sage_malloc(sizeof(*c));
+    int rc = 0;
+    if (!c)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot allocate a postings cursor");
+    if (cursor_init(&s, c, ti, 1.0) < 0) {
+        rc = CORRUPT("postings are damaged");
+        goto out;
+    }
+    for (; c->doc != NO_DOC; cursor_next(&s, c))
+        bits[c->doc >> 3] |= (uint8_t)(1u << (c->doc & 7));
+    if (s.corrupt)
+        rc = CORRUPT("postings are damaged");
+out:
+    sage_free(c);
+    return rc;
+}
+
 static double cursor_score(const struct scorer *s, const struct cursor *c)
 {
     uint32_t len = sage_le32(s->ix->norms + 4 * (size_t)c->doc);
@@ -403,8 +424,10 @@ int sage_bm25_search(const struct sage_index *ix, struct sage_tokenizer *tk, con
         size_t p = 0;
         while (p < n && (acc += live[p]->ub) <= theta)
             p++;
-        if (p == n)
-            break;      /* nothing left can enter the top k */
+        if (p == n) {
+            out->total_exact = 0;   /* nothing left can enter the top k */
+            break;
+        }
         uint32_t pivot = live[p]->doc;
         while (p + 1 < n && live[p + 1]->doc == pivot)
             p++;

@@ -41,6 +41,11 @@ int sage_index_open(struct sage_index *ix, const struct sage_reader *r, struct s
 int sage_index_lookup(const struct sage_index *ix, const char *term, size_t len,
                       struct sage_term_info *ti, struct sage_err *err);
 
+/* Sets bit c of bits (n_chunks bits, zeroed by the caller) for every chunk c
+ * in the term's postings. 0, or -SAGE_ECORRUPT. */
+int sage_index_term_bits(const struct sage_index *ix, const struct sage_term_info *ti,
+                         uint8_t *bits, struct sage_err *err);
+
 typedef int (*sage_chunk_filter_fn)(void *ctx, uint32_t chunk);
 
 struct sage_bm25_opts {

@@ -196,11 +196,16 @@ static uint64_t expanded_here(const struct walk *w)
     return here;
 }
 
+/* Below this many expanded bytes the ratio is not held against an archive:
+ * a few hundred bytes of repetitive text legitimately expand 100-fold. */
+#define RATIO_FLOOR ((uint64_t)1 << 20)
+
 /* The ratio limit in bytes for this archive; UINT64_MAX when it overflows. */
 static uint64_t ratio_cap(const struct walk *w)
 {
     uint64_t r = w->lim->max_ratio, n = w->len;
-    return r != 0 && n > UINT64_MAX / r ? UINT64_MAX : r * n;
+    uint64_t cap = r != 0 && n > UINT64_MAX / r ? UINT64_MAX : r * n;
+    return cap < RATIO_FLOOR ? RATIO_FLOOR : cap;
 }
 
 /* Brings budget->expanded up to date with this archive's expansion and

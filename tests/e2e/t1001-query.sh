@@ -31,4 +31,28 @@ t_ok 'query on a damaged index fails cleanly' '
     build && corrupt_section x.sage header 70 x01 &&
     t_status 1 sage-indexer query x.sage kestrel && grep -q "header checksum mismatch" err'
 
+paths_for() { sage-indexer query --json -k 20 x.sage "$1" | jq -c '[.results[].path] | unique'; }
+
+t_ok 'quoted phrase: words adjacent and in order' '
+    build && [ "$(paths_for "\"replication lag\"")" = "[\"ops/troubleshooting.md\"]" ] &&
+    [ "$(paths_for "\"lag replication\"")" = "[]" ] &&
+    [ "$(paths_for "\"in sync set\"")" = "[\"glossary.txt\",\"ops/troubleshooting.md\",\"ops/upgrading.txt\"]" ]'
+
+t_ok '+word required, -word excluded' '
+    build && paths_for "segment" > all && grep -q backup all && grep -q performance all &&
+    paths_for "segment -snapshot" > ex && ! grep -q backup ex && grep -q performance ex &&
+    paths_for "+fsync segment" > req && [ "$(cat req)" = "[\"ops/performance.md\",\"ops/troubleshooting.md\"]" ]'
+
+t_ok 'library: and path: filters, and --library' '
+    build && [ "$(paths_for "library:notes incident")" = "[\"on-call.md\"]" ] &&
+    paths_for "path:ops/ kestrel" | jq -e "all(startswith(\"ops/\"))" &&
+    sage-indexer query --json --library notes x.sage segment > q.json &&
+    jq -e "all(.results[]; .library == \"notes\")" q.json'
+
+t_ok 'bad queries: clear errors, exit 2' '
+    build && t_status 2 sage-indexer query x.sage "library:" && grep -q "has no value" err &&
+    t_status 2 sage-indexer query x.sage "$(printf "bad \\377 bytes")" && grep -q "UTF-8" err &&
+    t_status 2 sage-indexer query x.sage "$(head -c 5000 /dev/zero | tr "\\0" a)" &&
+    grep -q "longer than" err'
+
 t_done

@@ -1,0 +1,491 @@
+/* The searcher: ties the document table, chunk table, chunk store and
+ * inverted index of one file together and evaluates parsed queries. */
+#include "search.h"
+
+#include <string.h>
+
+#include "alloc.h"
+#include "chunkstore.h"
+#include "index.h"
+#include "le.h"
+#include "mpjson.h"
+#include "query.h"
+#include "rectab.h"
+
+struct sage_searcher {
+    const struct sage_reader *r;
+    int has_index;
+    struct sage_index ix;
+    struct sage_chunkstore cs;
+    const uint8_t *chunk_map;       /* u64 n, then u32 doc, u32 ordinal per chunk */
+    uint64_t n_chunks;
+    struct sage_bytes docs_b, text_b;
+    struct sage_rectab docs, text;  /* text: 1.0 files only */
+    char **library, **path, **title;    /* per document, owned */
+    uint64_t n_docs;
+    char *stemmer;                  /* tokenizer settings of the index */
+    int stopwords;
+};
+
+uint64_t sage_searcher_n_docs(const struct sage_searcher *s) { return s->n_docs; }
+uint64_t sage_searcher_n_chunks(const struct sage_searcher *s) { return s->has_index ? s->n_chunks : s->n_docs; }
+int sage_searcher_has_index(const struct sage_searcher *s) { return s->has_index; }
+
+static int open_table(const struct sage_reader *r, uint32_t kind, struct sage_bytes *b,
+                      struct sage_rectab *t, struct sage_err *err)
+{
+    const struct sage_section *sec = sage_reader_find(r, kind);
+    if (!sec)
+        return sage_err_set(err, SAGE_ECORRUPT, "index has no %s section",
+                            sage_section_kind_name(kind));
+    int rc = sage_reader_load(r, sec, 0, b, err);
+    return rc < 0 ? rc : sage_rectab_open(t, b->data, b->len, err);
+}
+
+int sage_searcher_doc(const struct sage_searcher *s, uint32_t doc, json_t **rec,
+                      struct sage_err *err)
+{
+    const uint8_t *p;
+    size_t n;
+    *rec = NULL;
+    int rc = sage_rectab_get(&s->docs, doc, &p, &n, err);
+    return rc < 0 ? rc : sage_mpjson_decode(p, n, rec, err);
+}
+
+static char *dup_field(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return sage_strdup(v ? v : "");
+}
+
+static int read_settings(struct sage_searcher *s, struct sage_err *err)
+{
+    const struct sage_section *sec = sage_reader_find(s->r, SAGE_SECTION_BUILD);
+    struct sage_bytes b;
+    json_t *rec = NULL;
+    int rc;
+    if (!sec)
+        return sage_err_set(err, SAGE_ECORRUPT, "index has no build record");
+    if ((rc = sage_reader_load(s->r, sec, 16u << 20, &b, err)) < 0)
+        return rc;
+    rc = sage_mpjson_decode(b.data, b.len, &rec, err);
+    sage_bytes_release(&b);
+    if (rc < 0)
+        return rc;
+    json_t *tok = json_object_get(rec, "tokenizer");
+    const char *stem = "english";       /* format 1.0 */
+    if (tok) {
+        stem = json_string_value(json_object_get(tok, "stemmer"));
+        const char *stop = json_string_value(json_object_get(tok, "stopwords"));
+        s->stopwords = stop && strcmp(stop, "english") == 0;
+    }
+    if (stem && !(s->stemmer = sage_strdup(stem)))
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot copy tokenizer settings");
+    json_decref(rec);
+    return rc;
+}
+
+int sage_searcher_open(const struct sage_reader *r, struct sage_searcher **out,
+                       struct sage_err *err)
+{
+    struct sage_searcher *s = sage_calloc(1, sizeof(*s));
+    int rc;
+    *out = NULL;
+    if (!s)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot allocate searcher");
+    s->r = r;
+    if ((rc = read_settings(s, err)) < 0 ||
+        (rc = open_table(r, SAGE_SECTION_DOCS, &s->docs_b, &s->docs, err)) < 0)
+        goto out;
+    s->n_docs = s->docs.n;
+    s->library = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
+    s->path = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
+    s->title = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
+    if (!s->library || !s->path || !s->title) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document table");
+        goto out;
+    }
+    for (uint64_t d = 0; d < s->n_docs; d++) {
+        json_t *j;
+        if ((rc = sage_searcher_doc(s, (uint32_t)d, &j, err)) < 0)
+            goto out;
+        s->library[d] = dup_field(j, "library");
+        s->path[d] = dup_field(j, "path");
+        s->title[d] = dup_field(j, "title");
+        json_decref(j);
+        if (!s->library[d] || !s->path[d] || !s->title[d]) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document table");
+            goto out;
+        }
+    }
+    rc = sage_index_open(&s->ix, r, err);
+    if (rc == -SAGE_ENOTFOUND) {
+        rc = open_table(r, SAGE_SECTION_TEXT, &s->text_b, &s->text, err);
+        goto out;
+    }
+    if (rc < 0 || (rc = sage_chunkstore_open(&s->cs, r, err)) < 0)
+        goto out;
+    const struct sage_section *cm = sage_reader_find(r, SAGE_SECTION_CHUNKS);
+    if (!cm || cm->codec != SAGE_CODEC_RAW || cm->len < 8 ||
+        (cm->len - 8) / 8 < sage_le64(cm->data) || sage_le64(cm->data) != s->ix.n_chunks ||
+        s->cs.n != s->ix.n_chunks) {
+        rc = sage_err_set(err, SAGE_ECORRUPT, "chunk table is missing or disagrees with the index");
+        goto out;
+    }
+    s->chunk_map = cm->data;
+    s->n_chunks = s->ix.n_chunks;
+    s->has_index = 1;
+out:
+    if (rc < 0)
+        sage_searcher_free(s);
+    else
+        *out = s;
+    return rc;
+}
+
+void sage_searcher_free(struct sage_searcher *s)
+{
+    if (!s)
+        return;
+    for (uint64_t d = 0; d < s->n_docs; d++) {
+        if (s->library)
+            sage_free(s->library[d]);
+        if (s->path)
+            sage_free(s->path[d]);
+        if (s->title)
+            sage_free(s->title[d]);
+    }
+    sage_free(s->library);
+    sage_free(s->path);
+    sage_free(s->title);
+    sage_free(s->stemmer);
+    sage_bytes_release(&s->docs_b);
+    sage_bytes_release(&s->text_b);
+    sage_free(s);
+}
+
+int sage_searcher_tokenizer(const struct sage_searcher *s, struct sage_tokenizer **out,
+                            struct sage_err *err)
+{
+    struct sage_tokenizer_opts o = { s->stemmer, NULL, 0 };
+    if (s->stopwords) {
+        o.stopwords = sage_stopwords_english;
+        o.n_stopwords = sage_n_stopwords_english;
+    }
+    return sage_tokenizer_new(&o, out, err);
+}
+
+int sage_searcher_hit_doc(const struct sage_searcher *s, uint64_t hit, uint32_t *doc,
+                          struct sage_err *err)
+{
+    if (!s->has_index) {
+        if (hit >= s->n_docs)
+            return sage_err_set(err, SAGE_ENOTFOUND, "no document %llu", (unsigned long long)hit);
+        *doc = (uint32_t)hit;
+        return 0;
+    }
+    if (hit >= s->n_chunks)
+        return sage_err_set(err, SAGE_ENOTFOUND, "no chunk %llu", (unsigned long long)hit);
+    *doc = sage_le32(s->chunk_map + 8 + 8 * (size_t)hit);
+    if (*doc >= s->n_docs)
+        return sage_err_set(err, SAGE_ECORRUPT, "chunk %llu names a missing document",
+                            (unsigned long long)hit);
+    return 0;
+}
+
+int sage_searcher_hit_text(const struct sage_searcher *s, uint64_t hit, json_t **rec,
+                           struct sage_err *err)
+{
+    *rec = NULL;
+    if (s->has_index)
+        return sage_chunkstore_get(&s->cs, hit, rec, err);
+    const uint8_t *p;
+    size_t n;
+    int rc = sage_rectab_get(&s->text, hit, &p, &n, err);
+    if (rc < 0)
+        return rc;
+    json_t *t = json_stringn((const char *)p, n);
+    if (!t)
+        return sage_err_set(err, SAGE_ECORRUPT, "document %llu text is not UTF-8",
+                            (unsigned long long)hit);
+    *rec = json_pack("{s:o, s:n, s:i}", "text", t, "heading", "page", 0);
+    return *rec ? 0 : sage_err_set(err, SAGE_ENOMEM, "out of memory");
+}
+
+/* ---- filters ---- */
+
+#define PHRASE_TERMS 16
+
+struct phrase {
+    char term[PHRASE_TERMS][SAGE_TERM_MAX * 4 + 1];
+    uint32_t delta[PHRASE_TERMS];       /* position in the phrase text */
+    size_t n;
+};
+
+struct filter {
+    const struct sage_searcher *s;
+    struct sage_tokenizer *tk;
+    uint8_t *doc_ok;                    /* library/path filters; NULL: all */
+    uint8_t *must, *must_not;           /* chunk bitmaps; NULL: none */
+    size_t n_must;                      /* required terms, each a bitmap in must */
+    struct phrase *phrases;
+    size_t n_phrases;
+    int error;
+};
+
+/* A phrase's terms with their positions; has_phrase compares positions
+ * relative to the first term's, so stop words inside keep their gap. */
+static int collect_phrase(void *ctx, const struct sage_token *t)
+{
+    struct phrase *p = ctx;
+    if (p->n == PHRASE_TERMS)
+        return 0;
+    memcpy(p->term[p->n], t->term, t->term_len + 1);
+    p->delta[p->n++] = t->pos;
+    return 0;
+}
+
+struct tokens {
+    char (*term)[SAGE_TERM_MAX * 4 + 1];
+    uint32_t *pos;
+    size_t n, cap;
+};
+
+static int collect_tokens(void *ctx, const struct sage_token *t)
+{
+    struct tokens *k = ctx;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 256;
+        void *a = sage_realloc(k->term, cap * sizeof(*k->term));
+        if (!a)
+            return -1;
+        k->term = a;
+        void *b = sage_realloc(k->pos, cap * sizeof(*k->pos));
+        if (!b)
+            return -1;
+        k->pos = b;
+        k->cap = cap;
+    }
+    memcpy(k->term[k->n], t->term, t->term_len + 1);
+    k->pos[k->n++] = t->pos;
+    return 0;
+}
+
+static int has_phrase(const struct tokens *k, const struct phrase *p)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        if (strcmp(k->term[i], p->term[0]) != 0)
+            continue;
+        size_t j = i, m = 1;
+        for (; m < p->n; m++) {
+            uint32_t want = k->pos[i] + (p->delta[m] - p->delta[0]);
+            while (j < k->n && k->pos[j] < want)
+                j++;
+            if (j == k->n || k->pos[j] != want || strcmp(k->term[j], p->term[m]) != 0)
+                break;
+        }
+        if (m == p->n)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether the chunk's indexed text (title, heading path, text) holds every
+ * phrase. */
+static int phrases_ok(struct filter *f, uint32_t chunk, uint32_t doc)
+{
+    json_t *rec = NULL;
+    struct tokens k = { 0 };
+    struct sage_err err;
+    int ok = 0;
+    if (sage_searcher_hit_text(f->s, chunk, &rec, &err) < 0) {
+        f->error = 1;
+        return 0;
+    }
+    const char *text = json_string_value(json_object_get(rec, "text"));
+    const char *heading = json_string_value(json_object_get(rec, "heading"));
+    const char *parts[3] = { f->s->title[doc], heading ? heading : "", text ? text : "" };
+    uint32_t base = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t before = k.n;
+        if (sage_tokenize(f->tk, parts[i], strlen(parts[i]), collect_tokens, &k) != 0) {
+            f->error = 1;
+            goto out;
+        }
+        /* positions continue across the parts, with a gap so no phrase
+         * spans two of them */
+        for (size_t j = before; j < k.n; j++)
+            k.pos[j] += base;
+        base = k.n ? k.pos[k.n - 1] + 2 : base;
+    }
+    ok = 1;
+    for (size_t i = 0; i < f->n_phrases && ok; i++)
+        ok = has_phrase(&k, &f->phrases[i]);
+out:
+    sage_free(k.term);
+    sage_free(k.pos);
+    json_decref(rec);
+    return ok;
+}
+
+static int bit(const uint8_t *b, uint32_t i)
+{
+    return b[i >> 3] >> (i & 7) & 1;
+}
+
+static int accept_chunk(void *ctx, uint32_t chunk)
+{
+    struct filter *f = ctx;
+    uint32_t doc = sage_le32(f->s->chunk_map + 8 + 8 * (size_t)chunk);
+    if (doc >= f->s->n_docs) {
+        f->error = 1;
+        return 0;
+    }
+    if (f->doc_ok && !f->doc_ok[doc])
+        return 0;
+    if (f->must_not && bit(f->must_not, chunk))
+        return 0;
+    size_t bytes = (f->s->n_chunks + 7) / 8;
+    for (size_t i = 0; i < f->n_must; i++)
+        if (!bit(f->must + i * bytes, chunk))
+            return 0;
+    return f->n_phrases == 0 || phrases_ok(f, chunk, doc);
+}
+
+struct term_list {
+    char term[SAGE_QUERY_MAX_PARTS][SAGE_TERM_MAX * 4 + 1];
+    size_t n;
+};
+
+static int collect_terms(void *ctx, const struct sage_token *t)
+{
+    struct term_list *l = ctx;
+    if (l->n < SAGE_QUERY_MAX_PARTS)
+        memcpy(l->term[l->n++], t->term, t->term_len + 1);
+    return 0;
+}
+
+/* ORs (or, for must, stores one bitmap per term) the postings of the words'
+ * terms into *bits. A required term absent from the index makes *none set. */
+static int word_bits(struct filter *f, char *const *words, size_t n_words, int must,
+                     uint8_t **bits, size_t *n_bits, int *none, struct sage_err *err)
+{
+    struct term_list *l = sage_calloc(1, sizeof(*l));
+    size_t bytes = (f->s->n_chunks + 7) / 8;
+    int rc = 0;
+    if (!l)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot allocate query terms");
+    for (size_t i = 0; i < n_words; i++)
+        if (sage_tokenize(f->tk, words[i], strlen(words[i]), collect_terms, l) != 0) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot tokenize query");
+            goto out;
+        }
+    if (l->n == 0)
+        goto out;
+    *bits = sage_calloc(must ? l->n : 1, bytes ? bytes : 1);
+    if (!*bits) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate a filter bitmap");
+        goto out;
+    }
+    *n_bits = must ? l->n : 1;
+    for (size_t i = 0; i < l->n; i++) {
+        struct sage_term_info ti;
+        int found = sage_index_lookup(&f->s->ix, l->term[i], strlen(l->term[i]), &ti, err);
+        if (found < 0) {
+            rc = found;
+            goto out;
+        }
+        if (!found) {
+            if (must)
+                *none = 1;
+            continue;
+        }
+        if ((rc = sage_index_term_bits(&f->s->ix, &ti, *bits + (must ? i * bytes : 0), err)) < 0)
+            goto out;
+    }
+out:
+    sage_free(l);
+    return rc;
+}
+
+static int path_has_prefix(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(path, prefix, n) == 0;
+}
+
+int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const char *q,
+                size_t len, const struct sage_search_opts *o, struct sage_results *out,
+                struct sage_err *err)
+{
+    struct sage_query pq;
+    struct filter f = { s, tk, NULL, NULL, NULL, 0, NULL, 0, 0 };
+    int rc, none = 0;
+    size_t n_must_not = 0;
+    memset(out, 0, sizeof(*out));
+    if ((rc = sage_query_parse(q, len, &pq, err)) < 0)
+        goto out;
+    if (!s->has_index) {
+        if (pq.n_phrases || pq.n_required || pq.n_excluded || pq.n_libraries || pq.n_paths) {
+            rc = sage_err_set(err, SAGE_EINVAL, "filters, phrases, + and - need an index of "
+                                                "format 1.1 (this one is scanned)");
+            goto out;
+        }
+        rc = sage_scan_search(s->r, tk, pq.text, o->k, out, err);
+        goto out;
+    }
+    if (pq.n_libraries || pq.n_paths) {
+        if (!(f.doc_ok = sage_calloc(s->n_docs ? s->n_docs : 1, 1))) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document filter");
+            goto out;
+        }
+        for (uint64_t d = 0; d < s->n_docs; d++) {
+            int lib = pq.n_libraries == 0, path = pq.n_paths == 0;
+            for (size_t i = 0; i < pq.n_libraries && !lib; i++)
+                lib = strcmp(s->library[d], pq.libraries[i]) == 0;
+            for (size_t i = 0; i < pq.n_paths && !path; i++)
+                path = path_has_prefix(s->path[d], pq.paths[i]);
+            f.doc_ok[d] = (uint8_t)(lib && path);
+        }
+    }
+    if ((rc = word_bits(&f, pq.required, pq.n_required, 1, &f.must, &f.n_must, &none, err)) < 0 ||
+        (rc = word_bits(&f, pq.excluded, pq.n_excluded, 0, &f.must_not, &n_must_not, &none,
+                        err)) < 0)
+        goto out;
+    if (none) {
+        out->total_exact = 1;   /* a required word the index lacks: nothing matches */
+        goto out;
+    }
+    if (pq.n_phrases) {
+        if (!(f.phrases = sage_calloc(pq.n_phrases, sizeof(*f.phrases)))) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate phrases");
+            goto out;
+        }
+        for (size_t i = 0; i < pq.n_phrases; i++) {
+            struct phrase *p = &f.phrases[f.n_phrases];
+            if (sage_tokenize(tk, pq.phrases[i], strlen(pq.phrases[i]), collect_phrase, p) != 0) {
+                rc = sage_err_set(err, SAGE_ENOMEM, "cannot tokenize a phrase");
+                goto out;
+            }
+            if (p->n > 1)       /* one word is just a word */
+                f.n_phrases++;
+            else
+                memset(p, 0, sizeof(*p));
+        }
+    }
+    int filtered = f.doc_ok || f.must || f.must_not || f.n_phrases;
+    struct sage_bm25_opts bo = { o->k, o->k1, o->b, o->exhaustive,
+                                 filtered ? accept_chunk : NULL, &f };
+    rc = sage_bm25_search(&s->ix, tk, pq.text, &bo, out, err);
+    if (rc == 0 && f.error) {
+        sage_results_release(out);
+        rc = sage_err_set(err, SAGE_ECORRUPT, "chunk data is damaged");
+    }
+out:
+    sage_free(f.doc_ok);
+    sage_free(f.must);
+    sage_free(f.must_not);
+    sage_free(f.phrases);
+    sage_query_release(&pq);
+    return rc;
+}

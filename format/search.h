@@ -1,0 +1,59 @@
+/* Search over one open index file, as both programs do it: the query
+ * language of query.h evaluated with BM25 block-max WAND (index.h), with
+ * library and path filters, required and excluded words and phrases applied
+ * before the top k (a chunk that fails one is never ranked). Files of format
+ * 1.0 are searched by scanning (scan.h), words only.
+ * A searcher is immutable after open and may be shared by threads; each
+ * thread brings its own tokenizer (sage_searcher_tokenizer). */
+#ifndef SAGE_SEARCH_H
+#define SAGE_SEARCH_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "reader.h"
+#include "scan.h"
+#include "tokenize.h"
+
+struct sage_searcher;
+
+/* Sets up a searcher over r (borrowed: r must outlive it). Decodes the
+ * document table and the build record's tokenizer settings. */
+int sage_searcher_open(const struct sage_reader *r, struct sage_searcher **out,
+                       struct sage_err *err);
+void sage_searcher_free(struct sage_searcher *s);
+
+/* A tokenizer configured as the index's (owned by the caller). */
+int sage_searcher_tokenizer(const struct sage_searcher *s, struct sage_tokenizer **out,
+                            struct sage_err *err);
+
+uint64_t sage_searcher_n_docs(const struct sage_searcher *s);
+uint64_t sage_searcher_n_chunks(const struct sage_searcher *s);
+/* 1 when the file has an inverted index (format 1.1), 0 when it is scanned. */
+int sage_searcher_has_index(const struct sage_searcher *s);
+
+struct sage_search_opts {
+    size_t k;               /* hits wanted */
+    double k1, b;           /* 0: the defaults (1.2, 0.75) */
+    int exhaustive;         /* no pruning: exact total */
+};
+
+/* Runs query q[0, len). Hits are chunk ids (document ids for a 1.0 file). */
+int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const char *q,
+                size_t len, const struct sage_search_opts *o, struct sage_results *out,
+                struct sage_err *err);
+
+/* The document a hit belongs to. */
+int sage_searcher_hit_doc(const struct sage_searcher *s, uint64_t hit, uint32_t *doc,
+                          struct sage_err *err);
+/* The record of document doc (a new reference). */
+int sage_searcher_doc(const struct sage_searcher *s, uint32_t doc, json_t **rec,
+                      struct sage_err *err);
+/* The text of a hit, with its heading path and page when it is a chunk: a new
+ * reference to {"text", "heading", "page"}. */
+int sage_searcher_hit_text(const struct sage_searcher *s, uint64_t hit, json_t **rec,
+                           struct sage_err *err);
+
+#endif
