@@ -1,6 +1,7 @@
 /* The allocation seam: plain libc by default, replaceable by tests. */
 #include "alloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,4 +48,24 @@ char *sage_strdup(const char *s)
     if (d)
         memcpy(d, s, n);
     return d;
+}
+
+int sage_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return -1;
+        c *= 2;
+    }
+    if (c > SIZE_MAX / elem)
+        return -1;
+    void *q = sage_realloc(*p, c * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
 }

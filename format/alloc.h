@@ -21,4 +21,9 @@ void *sage_realloc(void *p, size_t n);
 void sage_free(void *p);
 char *sage_strdup(const char *s);
 
+/* Makes *p (an array of *cap elements of elem bytes) hold at least need
+ * elements, doubling from 16; 0, or -1 when out of memory or the size would
+ * overflow (then *p and *cap are unchanged). */
+int sage_grow(void **p, size_t *cap, size_t need, size_t elem);
+
 #endif

@@ -11,28 +11,13 @@
 
 #define HEAD 24     /* u64 n, u32 per_block, u32 reserved, u64 n_blocks */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = c <= SIZE_MAX / elem ? sage_realloc(*p, c * elem) : NULL;
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 int sage_chunkstore_builder_init(struct sage_chunkstore_builder *b, int zstd_level,
                                  struct sage_err *err)
 {
     memset(b, 0, sizeof(*b));
     sage_rectab_builder_init(&b->cur, SAGE_CHUNK_BLOCK_MAX);
     b->level = zstd_level ? zstd_level : 9;
-    if (!(b->zc = ZSTD_createCCtx()) || grow((void **)&b->offs, &b->offs_cap, 1, 8) < 0) {
+    if (!(b->zc = ZSTD_createCCtx()) || sage_grow((void **)&b->offs, &b->offs_cap, 1, 8) < 0) {
         sage_chunkstore_builder_release(b);
         return sage_err_set(err, SAGE_ENOMEM, "cannot allocate chunk store");
     }
@@ -58,8 +43,8 @@ static int seal(struct sage_chunkstore_builder *b, struct sage_err *err)
     uint8_t *raw = sage_malloc(raw_len);
     size_t bound = ZSTD_compressBound(raw_len);
     int rc = 0;
-    if (!raw || grow((void **)&b->blocks, &b->blocks_cap, b->blocks_len + bound, 1) < 0 ||
-        grow((void **)&b->offs, &b->offs_cap, b->n_blocks + 2, 8) < 0) {
+    if (!raw || sage_grow((void **)&b->blocks, &b->blocks_cap, b->blocks_len + bound, 1) < 0 ||
+        sage_grow((void **)&b->offs, &b->offs_cap, b->n_blocks + 2, 8) < 0) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot grow chunk store");
         goto out;
     }

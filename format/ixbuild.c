@@ -40,23 +40,6 @@ struct sage_ixbuild {
     int failed;             /* set when a tokenizer callback ran out of memory */
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    if (c > SIZE_MAX / elem)
-        return -1;
-    void *q = sage_realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 int sage_ixbuild_new(const struct sage_tokenizer_opts *tok, struct sage_ixbuild **out,
                      struct sage_err *err)
 {
@@ -129,8 +112,8 @@ static long intern(struct sage_ixbuild *b, const char *s, size_t len)
         h = (h + 1) & mask;
     }
     if (b->n_terms >= UINT32_MAX - 1 ||
-        grow((void **)&b->terms, &b->cap_terms, b->n_terms + 1, sizeof(*b->terms)) < 0 ||
-        grow((void **)&b->arena, &b->arena_cap, b->arena_len + len, 1) < 0)
+        sage_grow((void **)&b->terms, &b->cap_terms, b->n_terms + 1, sizeof(*b->terms)) < 0 ||
+        sage_grow((void **)&b->arena, &b->arena_cap, b->arena_len + len, 1) < 0)
         return -1;
     struct term *t = &b->terms[b->n_terms];
     memset(t, 0, sizeof(*t));
@@ -161,7 +144,7 @@ static int on_token(void *ctx, const struct sage_token *tok)
     struct term *t = &b->terms[i];
     a->tokens++;
     if (t->seen_in != a->chunk + 1) {
-        if (grow((void **)&b->touched, &b->cap_touched, b->n_touched + 1, sizeof(*b->touched)) < 0)
+        if (sage_grow((void **)&b->touched, &b->cap_touched, b->n_touched + 1, sizeof(*b->touched)) < 0)
             return -1;
         b->touched[b->n_touched++] = (uint32_t)i;
         t->seen_in = a->chunk + 1;
@@ -176,7 +159,7 @@ int sage_ixbuild_add(struct sage_ixbuild *b, const char *text, size_t len, uint3
 {
     if (b->n_chunks >= UINT32_MAX - 2)
         return sage_err_set(err, SAGE_ELIMIT, "more than %u chunks", UINT32_MAX - 2);
-    if (grow((void **)&b->norms, &b->cap_norms, b->n_chunks + 1, sizeof(*b->norms)) < 0)
+    if (sage_grow((void **)&b->norms, &b->cap_norms, b->n_chunks + 1, sizeof(*b->norms)) < 0)
         return sage_err_set(err, SAGE_ENOMEM, "cannot grow chunk lengths");
     struct add_ctx a = { b, (uint32_t)b->n_chunks, 0 };
     b->n_touched = 0;
@@ -188,7 +171,7 @@ int sage_ixbuild_add(struct sage_ixbuild *b, const char *text, size_t len, uint3
         uint32_t gap = t->last_chunk == UINT32_MAX ? a.chunk : a.chunk - t->last_chunk - 1;
         size_t n = sage_varint_put(tmp, gap);
         n += sage_varint_put(tmp + n, t->cur_tf);
-        if (grow((void **)&t->post, &t->post_cap, t->post_len + n, 1) < 0)
+        if (sage_grow((void **)&t->post, &t->post_cap, t->post_len + n, 1) < 0)
             return sage_err_set(err, SAGE_ENOMEM, "cannot grow postings");
         memcpy(t->post + t->post_len, tmp, n);
         t->post_len += n;
@@ -221,7 +204,7 @@ struct bytes {
 
 static int bput(struct bytes *o, const void *p, size_t n)
 {
-    if (grow((void **)&o->p, &o->cap, o->len + n, 1) < 0)
+    if (sage_grow((void **)&o->p, &o->cap, o->len + n, 1) < 0)
         return -1;
     memcpy(o->p + o->len, p, n);
     o->len += n;
@@ -248,7 +231,7 @@ static int encode_postings(const struct sage_ixbuild *b, const struct term *t, s
     int rc = -1;
     o->len = 0;
     sage_put32(head, n_blocks);
-    if (bput(o, head, 4) < 0 || grow((void **)&o->p, &o->cap, 4 + 16 * (size_t)n_blocks, 1) < 0)
+    if (bput(o, head, 4) < 0 || sage_grow((void **)&o->p, &o->cap, 4 + 16 * (size_t)n_blocks, 1) < 0)
         goto out;
     o->len = 4 + 16 * (size_t)n_blocks;
     for (uint32_t blk = 0, left = t->df; blk < n_blocks; blk++) {
@@ -274,7 +257,7 @@ static int encode_postings(const struct sage_ixbuild *b, const struct term *t, s
         sage_put32(skip + 8, max_tf);
         sage_put32(skip + 12, min_len);
         uint8_t bits[2] = { (uint8_t)gb, (uint8_t)tb };
-        if (bput(&data, bits, 2) < 0 || grow((void **)&data.p, &data.cap, data.len + glen + tlen, 1) < 0)
+        if (bput(&data, bits, 2) < 0 || sage_grow((void **)&data.p, &data.cap, data.len + glen + tlen, 1) < 0)
             goto out;
         sage_bitpack(gaps, n, gb, data.p + data.len);
         sage_bitpack(tfm1, n, tb, data.p + data.len + glen);

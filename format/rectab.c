@@ -21,30 +21,13 @@ void sage_rectab_builder_release(struct sage_rectab_builder *b)
     memset(b, 0, sizeof(*b));
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    if (c > (size_t)-1 / elem)
-        return -1;
-    void *q = sage_realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 int sage_rectab_builder_add(struct sage_rectab_builder *b, const void *rec, size_t len,
                             struct sage_err *err)
 {
     if (len > b->max_bytes - b->data_len)
         return sage_err_set(err, SAGE_ELIMIT, "record table exceeds %zu bytes", b->max_bytes);
-    if (grow((void **)&b->offs, &b->offs_cap, b->n + 2, sizeof(*b->offs)) < 0 ||
-        grow((void **)&b->data, &b->data_cap, b->data_len + len, 1) < 0)
+    if (sage_grow((void **)&b->offs, &b->offs_cap, b->n + 2, sizeof(*b->offs)) < 0 ||
+        sage_grow((void **)&b->data, &b->data_cap, b->data_len + len, 1) < 0)
         return sage_err_set(err, SAGE_ENOMEM, "cannot grow record table");
     if (len)
         memcpy(b->data + b->data_len, rec, len);
