@@ -61,6 +61,7 @@ TEST_LIBS    := $(call pkglibs,cmocka)
 # ---- sources ----
 FORMAT_SRCS  := $(sort $(wildcard format/*.c))
 INDEXER_SRCS := $(sort $(wildcard indexer/*.c))
+SEARCHD_SRCS := $(sort $(wildcard searchd/*.c))
 UNIT_SRCS    := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRCS    := $(sort $(wildcard tests/lib/*.c))
 FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -70,12 +71,13 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FORMAT_OBJS  := $(FORMAT_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_OBJS := $(INDEXER_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_LIB_OBJS := $(filter-out $(BUILD)/indexer/main.o,$(INDEXER_OBJS))
+SEARCHD_OBJS := $(SEARCHD_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_BINS    := $(TOOL_SRCS:tests/lib/%.c=$(BUILD)/tests/lib/%)
 BENCH_BINS   := $(BENCH_SRCS:scripts/bench/%.c=$(BUILD)/bench/%)
 REPLAY_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
-PROGRAMS     := $(BUILD)/sage-indexer
-MANPAGES     := docs/sage-indexer.1
+PROGRAMS     := $(BUILD)/sage-indexer $(BUILD)/sage-searchd
+MANPAGES     := docs/sage-indexer.1 docs/sage-searchd.8
 
 # ---- rules ----
 all: $(PROGRAMS)
@@ -85,6 +87,9 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/libsage.a: $(FORMAT_OBJS)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/sage-searchd: $(SEARCHD_OBJS) $(BUILD)/libsage.a
+	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SEARCHD_LIBS)
 
 # The indexer's modules as an archive, so unit tests can link them too.
 $(BUILD)/libindexer.a: $(INDEXER_LIB_OBJS)
@@ -161,10 +166,13 @@ demo: $(PROGRAMS)
 
 install: all
 	install -D -m 0755 $(BUILD)/sage-indexer $(DESTDIR)$(BINDIR)/sage-indexer
+	install -D -m 0755 $(BUILD)/sage-searchd $(DESTDIR)$(BINDIR)/sage-searchd
 	install -D -m 0644 docs/sage-indexer.1 $(DESTDIR)$(MANDIR)/man1/sage-indexer.1
+	install -D -m 0644 docs/sage-searchd.8 $(DESTDIR)$(MANDIR)/man8/sage-searchd.8
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sage-indexer $(DESTDIR)$(MANDIR)/man1/sage-indexer.1
+	rm -f $(DESTDIR)$(BINDIR)/sage-searchd $(DESTDIR)$(MANDIR)/man8/sage-searchd.8
 
 clean:
 	rm -rf build build-san build-fuzz
@@ -175,4 +183,6 @@ help:
 	@echo "           FUZZ_SECONDS (default $(FUZZ_SECONDS)), PROVE_JOBS"
 
 .SECONDARY:
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(patsubst %.o,%.d,$(FORMAT_OBJS) $(INDEXER_OBJS) $(SEARCHD_OBJS) \
+    $(UNIT_BINS:%=%.o) $(TOOL_BINS:%=%.o) $(BENCH_SRCS:%.c=$(BUILD)/%.o) \
+    $(FUZZ_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o)

@@ -109,8 +109,9 @@ int sage_chunkstore_open(struct sage_chunkstore *cs, const struct sage_reader *r
     cs->per_block = sage_le32(s->data + 8);
     cs->n_blocks = sage_le64(s->data + 16);
     uint64_t room = s->len - HEAD - 8;
+    /* n / per_block rounded up, without the overflow of n + per_block - 1 */
     if (cs->per_block == 0 || cs->n_blocks > room / 8 ||
-        cs->n_blocks != (cs->n + cs->per_block - 1) / cs->per_block)
+        cs->n_blocks != cs->n / cs->per_block + (cs->n % cs->per_block != 0))
         return sage_err_set(err, SAGE_ECORRUPT, "chunk text header is inconsistent");
     cs->offs = s->data + HEAD;
     cs->data = cs->offs + 8 * (cs->n_blocks + 1);

@@ -33,7 +33,7 @@ int sage_index_open(struct sage_index *ix, const struct sage_reader *r, struct s
     ix->n_blocks = sage_le64(h + 32);
     uint64_t room = lex->len - LEX_HEAD - 8;
     if (ix->block_terms == 0 || ix->n_blocks > room / 8 ||
-        ix->n_blocks != (ix->n_terms + ix->block_terms - 1) / ix->block_terms ||
+        ix->n_blocks != ix->n_terms / ix->block_terms + (ix->n_terms % ix->block_terms != 0) ||
         ix->n_chunks >= NO_DOC || norms->len != 4 * ix->n_chunks)
         return CORRUPT("lexicon header is inconsistent");
     ix->blk_offs = h + LEX_HEAD;
@@ -210,7 +210,7 @@ static int cursor_init(struct scorer *s, struct cursor *c, const struct sage_ter
         return -1;
     c->n_blocks = sage_le32(p);
     c->df = ti->df;
-    if (c->n_blocks != (ti->df + BLOCK - 1) / BLOCK || (ti->len - 4) / 16 < c->n_blocks)
+    if (c->n_blocks != ((uint64_t)ti->df + BLOCK - 1) / BLOCK || (ti->len - 4) / 16 < c->n_blocks)
         return -1;
     c->skip = p + 4;
     c->data = c->skip + 16 * (size_t)c->n_blocks;

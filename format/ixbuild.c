@@ -204,6 +204,8 @@ struct bytes {
 
 static int bput(struct bytes *o, const void *p, size_t n)
 {
+    if (n == 0)
+        return 0;   /* p may be NULL then (an empty index), which memcpy forbids */
     if (sage_grow((void **)&o->p, &o->cap, o->len + n, 1) < 0)
         return -1;
     memcpy(o->p + o->len, p, n);

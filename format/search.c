@@ -425,6 +425,13 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
     memset(out, 0, sizeof(*out));
     if ((rc = sage_query_parse(q, len, &pq, err)) < 0)
         goto out;
+    if ((o->library && pq.n_libraries < SAGE_QUERY_MAX_PARTS &&
+         !(pq.libraries[pq.n_libraries++] = sage_strdup(o->library))) ||
+        (o->path_prefix && pq.n_paths < SAGE_QUERY_MAX_PARTS &&
+         !(pq.paths[pq.n_paths++] = sage_strdup(o->path_prefix)))) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate query filters");
+        goto out;
+    }
     if (!s->has_index) {
         if (pq.n_phrases || pq.n_required || pq.n_excluded || pq.n_libraries || pq.n_paths) {
             rc = sage_err_set(err, SAGE_EINVAL, "filters, phrases, + and - need an index of "

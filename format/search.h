@@ -38,6 +38,8 @@ struct sage_search_opts {
     size_t k;               /* hits wanted */
     double k1, b;           /* 0: the defaults (1.2, 0.75) */
     int exhaustive;         /* no pruning: exact total */
+    const char *library;    /* NULL, or a library: filter given apart from the query */
+    const char *path_prefix;    /* NULL, or a path: filter given apart from the query */
 };
 
 /* Runs query q[0, len). Hits are chunk ids (document ids for a 1.0 file). */

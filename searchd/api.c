@@ -1,0 +1,357 @@
+/* The JSON API: search (GET with parameters, POST with a JSON body),
+ * indexes, documents, health, readiness, metrics and the admin reload. Each
+ * request holds one snapshot from start to end, so its answer comes wholly
+ * from one generation of one index. */
+#include <civetweb.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "search.h"
+#include "server.h"
+
+#define MARK_OPEN "\x01"
+#define MARK_CLOSE "\x02"
+#define MAX_OFFSET 10000
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int method_is(struct mg_connection *c, const char *m)
+{
+    return strcmp(mg_get_request_info(c)->request_method, m) == 0;
+}
+
+/* Splits a marked snippet into plain text, highlight ranges (byte offsets)
+ * and an HTML rendering with <mark> (text escaped). */
+static void put_snippet(json_t *hit, const char *marked)
+{
+    size_t n = strlen(marked);
+    char *plain = sage_malloc(n + 1), *html = sage_malloc(6 * n + 64);
+    json_t *ranges = json_array();
+    size_t p = 0, h = 0, start = 0;
+    if (!plain || !html || !ranges)
+        goto out;
+    for (const char *s = marked; *s; s++) {
+        if (*s == MARK_OPEN[0]) {
+            start = p;
+            memcpy(html + h, "<mark>", 6), h += 6;
+        } else if (*s == MARK_CLOSE[0]) {
+            json_array_append_new(ranges, json_pack("[I, I]", (json_int_t)start, (json_int_t)p));
+            memcpy(html + h, "</mark>", 7), h += 7;
+        } else {
+            plain[p++] = *s;
+            const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;"
+                          : *s == '"' ? "&quot;" : *s == '\'' ? "&#39;" : NULL;
+            if (e) {
+                size_t el = strlen(e);
+                memcpy(html + h, e, el), h += el;
+            } else {
+                html[h++] = *s;
+            }
+        }
+    }
+    plain[p] = html[h] = '\0';
+    json_object_set_new(hit, "snippet", json_string(plain));
+    json_object_set_new(hit, "snippet_html", json_string(html));
+    json_object_set(hit, "highlights", ranges);
+out:
+    json_decref(ranges);
+    sage_free(plain);
+    sage_free(html);
+}
+
+struct search_req {
+    const char *q, *index, *library, *path_prefix;
+    long long k, offset;
+    int snippets;
+};
+
+static int parse_int(const char *s, long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoll(s, &end, 10);
+    return errno || end == s || *end ? -1 : 0;
+}
+
+static int run_search(struct mg_connection *c, struct app *app, const struct search_req *rq)
+{
+    struct sage_err err = { 0 };
+    struct sage_results res = { 0 };
+    struct sage_tokenizer *tk = NULL;
+    json_t *hits = NULL;
+    int status;
+    double t0 = now_ms();
+    if (!rq->q || !*rq->q)
+        return send_error(c, 400, "bad_request", NULL, "the query 'q' is missing or empty");
+    if ((long)strlen(rq->q) > app->cfg.max_query)
+        return send_error(c, 400, "query_too_long", NULL, "the query is longer than %ld bytes",
+                          app->cfg.max_query);
+    if (rq->k < 1 || rq->k > app->cfg.max_k)
+        return send_error(c, 400, "bad_request", NULL, "k must be between 1 and %ld",
+                          app->cfg.max_k);
+    if (rq->offset < 0 || rq->offset > MAX_OFFSET)
+        return send_error(c, 400, "bad_request", NULL, "offset must be between 0 and %d",
+                          MAX_OFFSET);
+    struct snapshot *snap = registry_acquire(app->reg, rq->index);
+    if (!snap)
+        return rq->index ? send_error(c, 404, "unknown_index", NULL, "no index named '%s'",
+                                      rq->index)
+                         : send_error(c, 503, "not_ready", NULL, "no index is loaded");
+    struct sage_search_opts o = { .k = (size_t)(rq->k + rq->offset), .library = rq->library,
+                                  .path_prefix = rq->path_prefix };
+    if (sage_searcher_tokenizer(snap->searcher, &tk, &err) < 0 ||
+        sage_search(snap->searcher, tk, rq->q, strlen(rq->q), &o, &res, &err) < 0) {
+        status = err.code == SAGE_EINVAL || err.code == SAGE_ELIMIT
+                 ? send_error(c, 400, "bad_query", NULL, "%s", err.msg)
+                 : send_error(c, 500, "internal", NULL, "search failed: %s", err.msg);
+        goto out;
+    }
+    hits = json_array();
+    for (size_t i = (size_t)rq->offset; hits && i < res.n_hits; i++) {
+        uint32_t d;
+        json_t *doc = NULL, *text = NULL, *hit;
+        char *snip = NULL;
+        if (sage_searcher_hit_doc(snap->searcher, res.hits[i].doc, &d, &err) < 0 ||
+            sage_searcher_doc(snap->searcher, d, &doc, &err) < 0 ||
+            sage_searcher_hit_text(snap->searcher, res.hits[i].doc, &text, &err) < 0) {
+            json_decref(doc);
+            status = send_error(c, 500, "internal", NULL, "cannot read hit: %s", err.msg);
+            goto out;
+        }
+        hit = json_pack("{s:f, s:I, s:O?, s:O?, s:O?, s:O?, s:O?}", "score", res.hits[i].score,
+                        "doc", (json_int_t)d, "library", json_object_get(doc, "library"),
+                        "path", json_object_get(doc, "path"), "title", json_object_get(doc, "title"),
+                        "heading", json_object_get(text, "heading"),
+                        "page", json_object_get(text, "page"));
+        if (hit && sage_searcher_has_index(snap->searcher))
+            json_object_set_new(hit, "chunk", json_integer((json_int_t)res.hits[i].doc));
+        if (hit && rq->snippets) {
+            json_t *t = json_object_get(text, "text");
+            if (sage_snippet(tk, rq->q, json_string_value(t), json_string_length(t), 240,
+                             MARK_OPEN, MARK_CLOSE, &snip, &err) == 0)
+                put_snippet(hit, snip);
+            sage_free(snip);
+        }
+        json_decref(doc);
+        json_decref(text);
+        json_array_append_new(hits, hit);
+    }
+    status = send_json(c, 200, json_pack("{s:s, s:I, s:s, s:I, s:b, s:I, s:I, s:f, s:O}",
+        "index", snap->name, "generation", (json_int_t)snap->generation, "query", rq->q,
+        "total", (json_int_t)res.total, "total_exact", res.total_exact,
+        "k", (json_int_t)rq->k, "offset", (json_int_t)rq->offset, "took_ms", now_ms() - t0,
+        "hits", hits));
+out:
+    json_decref(hits);
+    sage_results_release(&res);
+    sage_tokenizer_free(tk);
+    snapshot_release(snap);
+    return status;
+}
+
+/* A query-string parameter into buf; NULL when absent. */
+static const char *param(const char *qs, const char *name, char *buf, size_t len)
+{
+    if (!qs)
+        return NULL;
+    int n = mg_get_var(qs, strlen(qs), name, buf, len);
+    return n >= 0 ? buf : NULL;
+}
+
+int api_search(struct mg_connection *c, void *data)
+{
+    struct app *app = data;
+    struct search_req rq = { .k = 10, .offset = 0, .snippets = 1 };
+    if (method_is(c, "GET") || method_is(c, "HEAD")) {
+        const char *qs = mg_get_request_info(c)->query_string;
+        char q[8192], k[32], off[32], idx[256], lib[256], pp[1024], sn[8];
+        if (qs && strlen(qs) > 3 * (size_t)app->cfg.max_query + 2048)
+            return send_error(c, 400, "query_too_long", NULL, "the request line is too long");
+        int qn = qs ? mg_get_var(qs, strlen(qs), "q", q, sizeof(q)) : -1;
+        if (qn == -2 || (qn >= 0 && (long)strlen(q) > app->cfg.max_query))
+            return send_error(c, 400, "query_too_long", NULL, "the query is longer than %ld bytes",
+                              app->cfg.max_query);
+        rq.q = qn >= 0 ? q : NULL;
+        rq.index = param(qs, "index", idx, sizeof(idx));
+        rq.library = param(qs, "library", lib, sizeof(lib));
+        rq.path_prefix = param(qs, "path_prefix", pp, sizeof(pp));
+        if ((param(qs, "k", k, sizeof(k)) && parse_int(k, &rq.k) < 0) ||
+            (param(qs, "offset", off, sizeof(off)) && parse_int(off, &rq.offset) < 0))
+            return send_error(c, 400, "bad_request", NULL, "k and offset must be integers");
+        if (param(qs, "snippets", sn, sizeof(sn)))
+            rq.snippets = strcmp(sn, "0") != 0 && strcmp(sn, "false") != 0;
+        return run_search(c, app, &rq);
+    }
+    if (!method_is(c, "POST"))
+        return send_error(c, 405, "method_not_allowed", "Allow: GET, POST\r\n",
+                          "use GET or POST");
+    char *body = NULL;
+    size_t len = 0;
+    int rc = read_body(c, app->cfg.max_body, &body, &len);
+    if (rc == -SAGE_ELIMIT)
+        return send_error(c, 413, "body_too_large", NULL, "the body is larger than %ld bytes",
+                          app->cfg.max_body);
+    if (rc < 0)
+        return send_error(c, 400, "bad_request", NULL, "cannot read the body");
+    json_error_t je;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    sage_free(body);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return send_error(c, 400, "bad_json", NULL, "the body is not a JSON object: %s", je.text);
+    }
+    json_t *v;
+    int bad = 0;
+    rq.q = json_string_value(json_object_get(j, "q"));
+    rq.index = json_string_value(json_object_get(j, "index"));
+    rq.library = json_string_value(json_object_get(j, "library"));
+    rq.path_prefix = json_string_value(json_object_get(j, "path_prefix"));
+    if ((v = json_object_get(j, "k"))) {
+        bad |= !json_is_integer(v);
+        rq.k = json_integer_value(v);
+    }
+    if ((v = json_object_get(j, "offset"))) {
+        bad |= !json_is_integer(v);
+        rq.offset = json_integer_value(v);
+    }
+    if ((v = json_object_get(j, "snippets"))) {
+        bad |= !json_is_boolean(v);
+        rq.snippets = json_is_true(v);
+    }
+    bad |= json_object_get(j, "q") && !rq.q;
+    int status = bad ? send_error(c, 400, "bad_request", NULL,
+                                  "q must be a string, k and offset integers, snippets a boolean")
+                     : run_search(c, app, &rq);
+    json_decref(j);
+    return status;
+}
+
+static json_t *iso_time(const struct timespec *ts)
+{
+    struct tm tm;
+    char buf[40];
+    gmtime_r(&ts->tv_sec, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+int api_indexes(struct mg_connection *c, void *data)
+{
+    struct app *app = data;
+    size_t n = 0;
+    if (!method_is(c, "GET") && !method_is(c, "HEAD"))
+        return send_error(c, 405, "method_not_allowed", "Allow: GET\r\n", "use GET");
+    struct snapshot **all = registry_acquire_all(app->reg, &n);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct sage_reader_info *in = sage_reader_info(all[i]->reader);
+        json_array_append_new(list, json_pack(
+            "{s:s, s:s, s:s?, s:I, s:I, s:o, s:{s:I, s:I}, s:O, s:{s:i, s:i}}",
+            "name", all[i]->name, "file", all[i]->file,
+            "sha256", all[i]->sha256[0] ? all[i]->sha256 : NULL,
+            "size", (json_int_t)all[i]->size, "generation", (json_int_t)all[i]->generation,
+            "loaded_at", iso_time(&all[i]->loaded_at),
+            "counts", "documents", (json_int_t)in->n_docs, "chunks", (json_int_t)in->n_chunks,
+            "build", all[i]->build, "format", "major", in->major, "minor", in->minor));
+    }
+    registry_release_all(all, n);
+    return send_json(c, 200, json_pack("{s:o}", "indexes", list));
+}
+
+int api_documents(struct mg_connection *c, void *data)
+{
+    struct app *app = data;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    struct sage_err err = { 0 };
+    long long id;
+    char idx[256];
+    if (!method_is(c, "GET") && !method_is(c, "HEAD"))
+        return send_error(c, 405, "method_not_allowed", "Allow: GET\r\n", "use GET");
+    if (parse_int(ri->local_uri + strlen("/v1/documents/"), &id) < 0 || id < 0)
+        return send_error(c, 400, "bad_request", NULL, "a document id is a number");
+    const char *name = param(ri->query_string, "index", idx, sizeof(idx));
+    struct snapshot *snap = registry_acquire(app->reg, name);
+    if (!snap)
+        return name ? send_error(c, 404, "unknown_index", NULL, "no index named '%s'", name)
+                    : send_error(c, 503, "not_ready", NULL, "no index is loaded");
+    json_t *doc = NULL;
+    int status;
+    if ((uint64_t)id >= sage_searcher_n_docs(snap->searcher)) {
+        status = send_error(c, 404, "unknown_document", NULL, "no document %lld", id);
+        goto out;
+    }
+    if (sage_searcher_doc(snap->searcher, (uint32_t)id, &doc, &err) < 0) {
+        status = send_error(c, 500, "internal", NULL, "%s", err.msg);
+        goto out;
+    }
+    json_t *chunks = json_array();
+    if (sage_searcher_has_index(snap->searcher)) {
+        json_int_t first = json_integer_value(json_object_get(doc, "first_chunk"));
+        json_int_t nc = json_integer_value(json_object_get(doc, "n_chunks"));
+        for (json_int_t i = first; i < first + nc && i >= 0; i++) {
+            json_t *t = NULL;
+            if (sage_searcher_hit_text(snap->searcher, (uint64_t)i, &t, &err) < 0)
+                break;
+            json_object_set_new(t, "chunk", json_integer(i));
+            json_object_del(t, "doc");
+            json_array_append_new(chunks, t);
+        }
+    } else {
+        json_t *t = NULL;
+        if (sage_searcher_hit_text(snap->searcher, (uint64_t)id, &t, &err) == 0)
+            json_array_append_new(chunks, t);
+    }
+    json_object_set_new(doc, "chunks", chunks);
+    json_object_set_new(doc, "index", json_string(snap->name));
+    json_object_set_new(doc, "generation", json_integer((json_int_t)snap->generation));
+    status = send_json(c, 200, doc);
+    doc = NULL;
+out:
+    json_decref(doc);
+    snapshot_release(snap);
+    return status;
+}
+
+int api_health(struct mg_connection *c, void *data)
+{
+    (void)data;
+    return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+int api_ready(struct mg_connection *c, void *data)
+{
+    struct app *app = data;
+    int ready = registry_ready(app->reg);
+    return send_json(c, ready ? 200 : 503, json_pack("{s:b}", "ready", ready));
+}
+
+int api_metrics(struct mg_connection *c, void *data)
+{
+    struct app *app = data;
+    char *text = metrics_render(app->metrics, app->reg);
+    if (!text)
+        return send_error(c, 500, "internal", NULL, "out of memory");
+    mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                 "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n", strlen(text));
+    mg_write(c, text, strlen(text));
+    sage_free(text);
+    return 200;
+}
+
+int api_reload(struct mg_connection *c, void *data)
+{
+    struct app *app = data;
+    if (!method_is(c, "POST"))
+        return send_error(c, 405, "method_not_allowed", "Allow: POST\r\n", "use POST");
+    int changes = registry_scan(app->reg);
+    return send_json(c, 200, json_pack("{s:i, s:b}", "changes", changes, "ready",
+                                       registry_ready(app->reg)));
+}
