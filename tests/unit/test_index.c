@@ -758,6 +758,23 @@ static void test_lookup_every_term(void **state)
     }
     /* the postings lists tile the section */
     assert_int_equal(sum, g->o.ix.post_len);
+    /* every term's chunks, as a bitmap */
+    size_t n_bytes = BIG_CHUNKS / 8 + 1;
+    uint8_t *bits = malloc(n_bytes), *want = malloc(n_bytes);
+    assert_true(bits && want);
+    for (size_t i = 0; i < g->ref->n_terms; i++) {
+        const struct ref_term *t = &g->ref->terms[i];
+        assert_int_equal(sage_index_lookup(&g->o.ix, t->s, t->len, &ti, &err), 1);
+        memset(bits, 0, n_bytes);
+        memset(want, 0, n_bytes);
+        for (size_t j = 0; j < t->df; j++)
+            want[t->chunks[j] / 8] |= (uint8_t)(1u << (t->chunks[j] % 8));
+        assert_int_equal(sage_index_term_bits(&g->o.ix, &ti, bits, &err), 0);
+        if (memcmp(bits, want, n_bytes) != 0)
+            fail_msg("term_bits '%s' disagrees with the reference", t->s);
+    }
+    free(bits);
+    free(want);
     static const char *const missing[] = { "", "0", "a", "xyzzy", "kal", "kaloo", "zzzzzzzz",
                                            "\xff\xff", "the" };
     for (size_t i = 0; i < sizeof(missing) / sizeof(*missing); i++)
@@ -996,6 +1013,62 @@ static void test_index_open_refusals(void **state)
     assert_int_equal(remix(good, bad, &m), -SAGE_ECORRUPT);
 }
 
+/* Writes one file of the given sections (kind, bytes, length). */
+static void write_sections(const char *path, const uint32_t *kinds, const uint8_t *const *data,
+                           const size_t *lens, size_t n)
+{
+    struct sage_writer *w = NULL;
+    struct sage_writer_opts wo = { .flags = SAGE_WRITE_NO_SYNC | SAGE_WRITE_NO_SHA256 };
+    assert_int_equal(sage_writer_open(path, &wo, &w, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(sage_writer_add(w, kinds[i], SAGE_CODEC_RAW, data[i], lens[i], NULL), 0);
+    assert_int_equal(sage_writer_commit(w, NULL, NULL), 0);
+    sage_writer_free(w);
+}
+
+static void test_header_count_overflow(void **state)
+{
+    struct fixture *f = *state;
+    char path[PATH_MAX];
+    struct sage_reader *r = NULL;
+    ut_path(path, sizeof(path), f->s.dir, "overflow.sage");
+
+    /* a chunk store claiming 2^64 - 1 records in blocks of 2^32 - 1 and no
+     * block: n + per_block - 1 wraps to a count that matched, and reading
+     * the last record indexed the block table at 2^35 */
+    uint8_t cs_head[32] = { 0 };
+    sage_put64(cs_head, UINT64_MAX);
+    sage_put32(cs_head + 8, UINT32_MAX);
+    sage_put64(cs_head + 16, 0);
+    /* a lexicon of 2^64 - 1 terms in no block, over no chunk */
+    uint8_t lex[56] = { 0 };
+    sage_put64(lex, UINT64_MAX);
+    sage_put32(lex + 24, 16);
+    uint32_t kinds[] = { SAGE_SECTION_CHUNK_TEXT, SAGE_SECTION_NORMS, SAGE_SECTION_POSTINGS,
+                         SAGE_SECTION_LEXICON };
+    const uint8_t *data[] = { cs_head, lex, lex, lex };
+    size_t lens[] = { sizeof(cs_head), 0, 0, sizeof(lex) };
+    write_sections(path, kinds, data, lens, 4);
+    assert_int_equal(sage_reader_open(path, SAGE_OPEN_VERIFY, &r, NULL), 0);
+    struct sage_chunkstore cs;
+    struct sage_index ix;
+    json_t *rec = NULL;
+    if (sage_chunkstore_open(&cs, r, NULL) == 0)
+        (void)sage_chunkstore_get(&cs, UINT64_MAX - 1, &rec, NULL);     /* crashed */
+    assert_int_equal(sage_chunkstore_open(&cs, r, NULL), -SAGE_ECORRUPT);
+    assert_int_equal(sage_index_open(&ix, r, NULL), -SAGE_ECORRUPT);
+    sage_reader_close(r);
+
+    /* 17 records in blocks of 16 are two blocks, not one */
+    sage_put64(cs_head, 17);
+    sage_put32(cs_head + 8, 16);
+    sage_put64(cs_head + 16, 1);
+    write_sections(path, kinds, data, lens, 4);
+    assert_int_equal(sage_reader_open(path, SAGE_OPEN_VERIFY, &r, NULL), 0);
+    assert_int_equal(sage_chunkstore_open(&cs, r, NULL), -SAGE_ECORRUPT);
+    sage_reader_close(r);
+}
+
 /* ---- damage with forged checksums ---- */
 
 struct damage_stats {
@@ -1034,6 +1107,15 @@ static void exercise(const uint8_t *img, size_t size, struct sage_tokenizer *tk,
                         ti.len > ix.post_len - ti.off))
             fail_msg("lookup '%s' returned an entry outside the postings", words[i]);
         bad |= rc < 0;
+        if (rc == 1) {
+            uint8_t *bits = calloc(ix.n_chunks / 8 + 1, 1);
+            assert_non_null(bits);
+            rc = sage_index_term_bits(&ix, &ti, bits, &err);
+            if (rc != 0 && rc != -SAGE_ECORRUPT)
+                fail_msg("term_bits '%s': %d", words[i], rc);
+            bad |= rc < 0;
+            free(bits);
+        }
     }
     for (size_t q = 0; q < n_q; q++)
         for (int mode = 0; mode < 4; mode++) {
@@ -1464,6 +1546,7 @@ int main(void)
         cmocka_unit_test(test_empty_index),
         cmocka_unit_test(test_chunks_without_tokens),
         cmocka_unit_test(test_index_open_refusals),
+        cmocka_unit_test(test_header_count_overflow),
         cmocka_unit_test(test_corruption_forged),
         cmocka_unit_test(test_oom),
         cmocka_unit_test(test_chunkstore_roundtrip),
