@@ -72,6 +72,7 @@ FORMAT_OBJS  := $(FORMAT_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_OBJS := $(INDEXER_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_LIB_OBJS := $(filter-out $(BUILD)/indexer/main.o,$(INDEXER_OBJS))
 SEARCHD_OBJS := $(SEARCHD_SRCS:%.c=$(BUILD)/%.o)
+SEARCHD_LIB_OBJS := $(filter-out $(BUILD)/searchd/main.o,$(SEARCHD_OBJS))
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_BINS    := $(TOOL_SRCS:tests/lib/%.c=$(BUILD)/tests/lib/%)
 BENCH_BINS   := $(BENCH_SRCS:scripts/bench/%.c=$(BUILD)/bench/%)
@@ -88,7 +89,10 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libsage.a: $(FORMAT_OBJS)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/sage-searchd: $(SEARCHD_OBJS) $(BUILD)/libsage.a
+$(BUILD)/libsearchd.a: $(SEARCHD_LIB_OBJS)
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/sage-searchd: $(BUILD)/searchd/main.o $(BUILD)/libsearchd.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SEARCHD_LIBS)
 
 # The indexer's modules as an archive, so unit tests can link them too.
@@ -98,8 +102,8 @@ $(BUILD)/libindexer.a: $(INDEXER_LIB_OBJS)
 $(BUILD)/sage-indexer: $(BUILD)/indexer/main.o $(BUILD)/libindexer.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libindexer.a $(BUILD)/libsage.a
-	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(INDEXER_LIBS)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsearchd.a $(BUILD)/libindexer.a $(BUILD)/libsage.a
+	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(INDEXER_LIBS) -lcivetweb
 
 $(BUILD)/tests/lib/%: $(BUILD)/tests/lib/%.o $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS)
@@ -108,8 +112,8 @@ $(BUILD)/bench/%: $(BUILD)/scripts/bench/%.o $(BUILD)/libsage.a
 	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(FORMAT_LIBS)
 
 # Corpus replay: the fuzz target's entry point under a plain main(), gcc-built.
-$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libindexer.a $(BUILD)/libsage.a
-	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS)
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libsearchd.a $(BUILD)/libindexer.a $(BUILD)/libsage.a
+	$(call say,LINK,$@)mkdir -p $(@D) && $(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS) -lcivetweb
 
 # ---- tests ----
 .PHONY: all test check test-bins replay fuzz bench lint install uninstall clean demo help
@@ -135,9 +139,9 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iformat -include format/banned.h \
 $(FUZZ_BUILD)/%.o: %.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && clang $(FUZZ_CFLAGS) -c -o $@ $<
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FORMAT_SRCS) \
-    $(filter-out indexer/main.c,$(INDEXER_SRCS)))
+    $(filter-out indexer/main.c,$(INDEXER_SRCS)) $(filter-out searchd/main.c,$(SEARCHD_SRCS)))
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
-	$(call say,LINK,$@)clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(INDEXER_LIBS)
+	$(call say,LINK,$@)clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(INDEXER_LIBS) -lcivetweb
 
 fuzz: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 	$(Q)for n in $(FUZZ_NAMES); do \

@@ -9,12 +9,12 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "request.h"
 #include "search.h"
 #include "server.h"
 
 #define MARK_OPEN "\x01"
 #define MARK_CLOSE "\x02"
-#define MAX_OFFSET 10000
 
 static double now_ms(void)
 {
@@ -67,12 +67,6 @@ out:
     sage_free(html);
 }
 
-struct search_req {
-    const char *q, *index, *library, *path_prefix;
-    long long k, offset;
-    int snippets;
-};
-
 static int parse_int(const char *s, long long *v)
 {
     char *end;
@@ -89,17 +83,6 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
     json_t *hits = NULL;
     int status;
     double t0 = now_ms();
-    if (!rq->q || !*rq->q)
-        return send_error(c, 400, "bad_request", NULL, "the query 'q' is missing or empty");
-    if ((long)strlen(rq->q) > app->cfg.max_query)
-        return send_error(c, 400, "query_too_long", NULL, "the query is longer than %ld bytes",
-                          app->cfg.max_query);
-    if (rq->k < 1 || rq->k > app->cfg.max_k)
-        return send_error(c, 400, "bad_request", NULL, "k must be between 1 and %ld",
-                          app->cfg.max_k);
-    if (rq->offset < 0 || rq->offset > MAX_OFFSET)
-        return send_error(c, 400, "bad_request", NULL, "offset must be between 0 and %d",
-                          MAX_OFFSET);
     struct snapshot *snap = registry_acquire(app->reg, rq->index);
     if (!snap)
         return rq->index ? send_error(c, 404, "unknown_index", NULL, "no index named '%s'",
@@ -169,68 +152,29 @@ static const char *param(const char *qs, const char *name, char *buf, size_t len
 int api_search(struct mg_connection *c, void *data)
 {
     struct app *app = data;
-    struct search_req rq = { .k = 10, .offset = 0, .snippets = 1 };
+    struct search_req rq;
+    struct request_error e;
+    struct request_limits lim = { app->cfg.max_query, app->cfg.max_k };
+    int rc, status;
     if (method_is(c, "GET") || method_is(c, "HEAD")) {
-        const char *qs = mg_get_request_info(c)->query_string;
-        char q[8192], k[32], off[32], idx[256], lib[256], pp[1024], sn[8];
-        if (qs && strlen(qs) > 3 * (size_t)app->cfg.max_query + 2048)
-            return send_error(c, 400, "query_too_long", NULL, "the request line is too long");
-        int qn = qs ? mg_get_var(qs, strlen(qs), "q", q, sizeof(q)) : -1;
-        if (qn == -2 || (qn >= 0 && (long)strlen(q) > app->cfg.max_query))
-            return send_error(c, 400, "query_too_long", NULL, "the query is longer than %ld bytes",
-                              app->cfg.max_query);
-        rq.q = qn >= 0 ? q : NULL;
-        rq.index = param(qs, "index", idx, sizeof(idx));
-        rq.library = param(qs, "library", lib, sizeof(lib));
-        rq.path_prefix = param(qs, "path_prefix", pp, sizeof(pp));
-        if ((param(qs, "k", k, sizeof(k)) && parse_int(k, &rq.k) < 0) ||
-            (param(qs, "offset", off, sizeof(off)) && parse_int(off, &rq.offset) < 0))
-            return send_error(c, 400, "bad_request", NULL, "k and offset must be integers");
-        if (param(qs, "snippets", sn, sizeof(sn)))
-            rq.snippets = strcmp(sn, "0") != 0 && strcmp(sn, "false") != 0;
-        return run_search(c, app, &rq);
+        rc = request_from_query(mg_get_request_info(c)->query_string, &lim, &rq, &e);
+    } else if (method_is(c, "POST")) {
+        char *body = NULL;
+        size_t len = 0;
+        rc = read_body(c, app->cfg.max_body, &body, &len);
+        if (rc == -SAGE_ELIMIT)
+            return send_error(c, 413, "body_too_large", NULL, "the body is larger than %ld bytes",
+                              app->cfg.max_body);
+        if (rc < 0)
+            return send_error(c, 400, "bad_request", NULL, "cannot read the body");
+        rc = request_from_json(body, len, &lim, &rq, &e);
+        sage_free(body);
+    } else {
+        return send_error(c, 405, "method_not_allowed", "Allow: GET, POST\r\n", "use GET or POST");
     }
-    if (!method_is(c, "POST"))
-        return send_error(c, 405, "method_not_allowed", "Allow: GET, POST\r\n",
-                          "use GET or POST");
-    char *body = NULL;
-    size_t len = 0;
-    int rc = read_body(c, app->cfg.max_body, &body, &len);
-    if (rc == -SAGE_ELIMIT)
-        return send_error(c, 413, "body_too_large", NULL, "the body is larger than %ld bytes",
-                          app->cfg.max_body);
-    if (rc < 0)
-        return send_error(c, 400, "bad_request", NULL, "cannot read the body");
-    json_error_t je;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    sage_free(body);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return send_error(c, 400, "bad_json", NULL, "the body is not a JSON object: %s", je.text);
-    }
-    json_t *v;
-    int bad = 0;
-    rq.q = json_string_value(json_object_get(j, "q"));
-    rq.index = json_string_value(json_object_get(j, "index"));
-    rq.library = json_string_value(json_object_get(j, "library"));
-    rq.path_prefix = json_string_value(json_object_get(j, "path_prefix"));
-    if ((v = json_object_get(j, "k"))) {
-        bad |= !json_is_integer(v);
-        rq.k = json_integer_value(v);
-    }
-    if ((v = json_object_get(j, "offset"))) {
-        bad |= !json_is_integer(v);
-        rq.offset = json_integer_value(v);
-    }
-    if ((v = json_object_get(j, "snippets"))) {
-        bad |= !json_is_boolean(v);
-        rq.snippets = json_is_true(v);
-    }
-    bad |= json_object_get(j, "q") && !rq.q;
-    int status = bad ? send_error(c, 400, "bad_request", NULL,
-                                  "q must be a string, k and offset integers, snippets a boolean")
-                     : run_search(c, app, &rq);
-    json_decref(j);
+    status = rc < 0 ? send_error(c, e.status, e.code, NULL, "%s", e.message)
+                    : run_search(c, app, &rq);
+    request_release(&rq);
     return status;
 }
 
