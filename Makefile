@@ -135,7 +135,8 @@ check: test
 # ---- fuzzing (clang, libFuzzer) ----
 FUZZ_BUILD := build-fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iformat -include format/banned.h \
-    -fsanitize=fuzzer-no-link,address,undefined $(call pkgcflags,$(INDEXER_PKGS))
+    -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+    $(call pkgcflags,$(INDEXER_PKGS))
 $(FUZZ_BUILD)/%.o: %.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && clang $(FUZZ_CFLAGS) -c -o $@ $<
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FORMAT_SRCS) \

@@ -66,6 +66,7 @@ echo "cpu:     $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n
 echo "cores:   $(grep -c '^processor' /proc/cpuinfo) (nproc $(nproc))"
 echo "memory:  $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "kernel:  $(uname -r)"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; other work skews the figures)"
 echo "scratch: $scratch ($(df -hP "$scratch" | awk 'NR == 2 { print $1 ", " $4 " free" }'))"
 echo "== packages"
 dpkg-query -W -f='${Package} ${Version}\n' libxxhash0 xxhash libzstd1
@@ -98,7 +99,7 @@ t_sha=$(wall_median sha256sum "$big")
 t_open_big=$(field median_us "$open_big")
 t_open_small=$(field median_us "$open_small")
 
-echo "== summary"
+echo "== summary (load now $(cut -d' ' -f1-3 /proc/loadavg))"
 awk -v bytes="$bytes" -v v="$t_ver" -v vf="$t_ver_first" -v c="$t_cli" -v x="$t_xxh" \
     -v s="$t_sha" -v ob="$t_open_big" -v os="$t_open_small" -v big="$BIG_MB" \
     -v small="$SMALL_MB" 'BEGIN {
