@@ -27,7 +27,7 @@ DEP_FILES := /usr/include/archive.h /usr/include/poppler/glib/poppler.h \
     /usr/include/jansson.h /usr/include/utf8proc.h /usr/include/libstemmer.h \
     /usr/include/xxhash.h /usr/bin/xxhsum /usr/include/cmocka.h /usr/include/magic.h \
     /usr/include/libxml2/libxml/HTMLparser.h /usr/include/openssl/evp.h \
-    /usr/bin/clang /usr/bin/pkg-config /usr/bin/prove /usr/bin/jq
+    /usr/bin/clang /usr/bin/pkg-config /usr/bin/prove /usr/bin/jq /usr/bin/openssl
 NODEPS_GOALS := clean uninstall help
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
   DEPS_MISSING := $(filter-out $(wildcard $(DEP_FILES)),$(DEP_FILES))
@@ -72,7 +72,7 @@ FORMAT_OBJS  := $(FORMAT_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_OBJS := $(INDEXER_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_LIB_OBJS := $(filter-out $(BUILD)/indexer/main.o,$(INDEXER_OBJS))
 SEARCHD_OBJS := $(SEARCHD_SRCS:%.c=$(BUILD)/%.o)
-SEARCHD_LIB_OBJS := $(filter-out $(BUILD)/searchd/main.o,$(SEARCHD_OBJS))
+SEARCHD_LIB_OBJS := $(filter-out $(BUILD)/searchd/main.o $(BUILD)/searchd/tls_compat.o,$(SEARCHD_OBJS))
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_BINS    := $(TOOL_SRCS:tests/lib/%.c=$(BUILD)/tests/lib/%)
 BENCH_BINS   := $(BENCH_SRCS:scripts/bench/%.c=$(BUILD)/bench/%)
@@ -92,8 +92,11 @@ $(BUILD)/libsage.a: $(FORMAT_OBJS)
 $(BUILD)/libsearchd.a: $(SEARCHD_LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/sage-searchd: $(BUILD)/searchd/main.o $(BUILD)/libsearchd.a $(BUILD)/libsage.a
-	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SEARCHD_LIBS)
+# See searchd/tls_compat.c for why the program exports one libssl symbol.
+SEARCHD_TLS_LDFLAGS := -Wl,--no-as-needed -lssl -Wl,--as-needed \
+    -Wl,-soname,libssl.so -Wl,--export-dynamic-symbol=SSL_get_peer_certificate
+$(BUILD)/sage-searchd: $(BUILD)/searchd/main.o $(BUILD)/searchd/tls_compat.o $(BUILD)/libsearchd.a $(BUILD)/libsage.a
+	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SEARCHD_LIBS) $(SEARCHD_TLS_LDFLAGS)
 
 # The indexer's modules as an archive, so unit tests can link them too.
 $(BUILD)/libindexer.a: $(INDEXER_LIB_OBJS)

@@ -10,7 +10,7 @@ libarchive-dev libpoppler-glib-dev libcairo2-dev libcurl4-openssl-dev
 libmsgpack-dev libzstd-dev zstd libopenblas-dev libcivetweb-dev
 libjansson-dev libutf8proc-dev libstemmer-dev libxxhash-dev xxhash
 libcmocka-dev libmagic-dev libxml2-dev
-perl coreutils curl python3 jq
+perl coreutils curl python3 jq openssl
 "
 
 missing=""

@@ -118,6 +118,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "sage-searchd: --index-dir is required\n");
         goto out;
     }
+    if (strchr(v[O_LISTEN].str, ',')) {
+        /* civetweb would open every address of a list, unchecked below */
+        fprintf(stderr, "sage-searchd: --listen takes one ADDR:PORT, got '%s'\n", v[O_LISTEN].str);
+        goto out;
+    }
     if (!v[O_TLS_CERT].str != !v[O_TLS_KEY].str) {
         fprintf(stderr, "sage-searchd: --tls-cert and --tls-key go together\n");
         goto out;

@@ -34,6 +34,7 @@ struct entry {
     int has_failed;
     uint64_t generation;
     int seen;                   /* present in the current scan */
+    int warned_twin;            /* the NAME.sage twin of a NAME symlink was logged */
 };
 
 struct registry {
@@ -172,6 +173,8 @@ static int has_suffix(const char *s, const char *suffix)
 struct candidate {
     char *name, *path;
     struct file_id id;
+    int bare;                   /* the entry is NAME, not NAME.sage */
+    char *twin;                 /* a NAME.sage of another file, ignored for this NAME */
 };
 
 static int cmp_candidates(const void *a, const void *b)
@@ -222,6 +225,8 @@ static struct candidate *list_dir(const char *dir, size_t *n_out)
         memcpy(c[n].name, nm, nl);
         c[n].name[nl] = '\0';
         c[n].id = (struct file_id){ st.st_dev, st.st_ino, st.st_size, st.st_mtim };
+        c[n].bare = nl == strlen(nm);
+        c[n].twin = NULL;
         n++;
     }
     closedir(d);
@@ -251,7 +256,25 @@ static struct candidate *list_dir(const char *dir, size_t *n_out)
     }
     if (m)
         qsort(c, m, sizeof(*c), cmp_candidates);
-    *n_out = m;
+    /* a NAME symlink and a NAME.sage of another file both name NAME: served
+     * in turn, they would swap at every scan. The symlink wins. */
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (u && strcmp(c[u - 1].name, c[i].name) == 0) {
+            struct candidate *keep = &c[u - 1], drop = c[i];
+            if (drop.bare) {
+                drop = *keep;
+                *keep = c[i];
+            }
+            sage_free(keep->twin);
+            keep->twin = drop.path;
+            sage_free(drop.name);
+            sage_free(drop.twin);
+            continue;
+        }
+        c[u++] = c[i];
+    }
+    *n_out = u;
     return c;
 }
 
@@ -283,8 +306,13 @@ int registry_scan(struct registry *reg)
             else
                 e = NULL;
         }
-        if (e)
+        if (e) {
             e->seen = 1;
+            if (c[i].twin && !e->warned_twin)
+                sage_log(SAGE_LOG_WARN, "ignoring '%s' as index '%s': the symlink '%s/%s' names "
+                         "it too", c[i].twin, c[i].name, reg->dir, c[i].name);
+            e->warned_twin = c[i].twin != NULL;
+        }
         int unchanged = !e || (e->cur && same_file(&e->loaded, &c[i].id)) ||
                         (e->has_failed && same_file(&e->failed, &c[i].id));
         pthread_mutex_unlock(&reg->mu);
@@ -340,6 +368,7 @@ int registry_scan(struct registry *reg)
     for (size_t i = 0; i < n; i++) {
         sage_free(c[i].name);
         sage_free(c[i].path);
+        sage_free(c[i].twin);
     }
     sage_free(c);
     pthread_mutex_unlock(&reg->scan_mu);

@@ -5,10 +5,12 @@
 #include "server.h"
 
 #include <civetweb.h>
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <utf8proc.h>
 
 #include "alloc.h"
 #include "log.h"
@@ -53,7 +55,8 @@ static int send_body(struct mg_connection *c, int status, const char *type, cons
     mg_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                  "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
               status, mg_get_response_code_text(c, status), type, len, cors, extra ? extra : "");
-    if (len && strcmp(mg_get_request_info(c)->request_method, "HEAD") != 0)
+    const char *method = mg_get_request_info(c)->request_method;  /* NULL: unparsed request */
+    if (len && !(method && strcmp(method, "HEAD") == 0))
         mg_write(c, body, len);
     return status;
 }
@@ -70,6 +73,23 @@ int send_json(struct mg_connection *c, int status, json_t *v)
     return rc;
 }
 
+/* Replaces each byte that does not begin a valid UTF-8 sequence with '?':
+ * messages and log lines quote client bytes (a decoded path, an index name)
+ * and may be cut mid-character, and jansson refuses invalid UTF-8. */
+static void utf8_scrub(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+                                              (utf8proc_ssize_t)(n - i), &cp);
+        if (k < 1)
+            s[i++] = '?';
+        else
+            i += (size_t)k;
+    }
+}
+
 int send_error(struct mg_connection *c, int status, const char *code, const char *extra_headers,
                const char *fmt, ...)
 {
@@ -78,6 +98,7 @@ int send_error(struct mg_connection *c, int status, const char *code, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    utf8_scrub(msg);
     json_t *v = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
     char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(v);
@@ -142,6 +163,10 @@ static int begin_request(struct mg_connection *c)
     struct app *app = conn_app(c);
     const struct mg_request_info *ri = mg_get_request_info(c);
     req_start = now_s();
+    __atomic_add_fetch(&app->in_flight, 1, __ATOMIC_ACQ_REL);
+    if (__atomic_load_n(&app->draining, __ATOMIC_ACQUIRE))
+        return send_error(c, 503, "shutting_down", "Connection: close\r\n",
+                          "the server is stopping");
     if (strcmp(ri->request_method, "OPTIONS") == 0) {
         char cors[512];
         cors_headers(c, cors, sizeof(cors));
@@ -176,18 +201,26 @@ static void end_request(const struct mg_connection *c, int status)
     struct app *app = conn_app(c);
     const struct mg_request_info *ri = mg_get_request_info(c);
     double took = now_s() - req_start;
+    __atomic_sub_fetch(&app->in_flight, 1, __ATOMIC_ACQ_REL);
     metrics_request(app->metrics, metrics_route(ri->local_uri), status, took);
     if (app->cfg.access_log) {
         /* path and query only: no headers (keys) and no bodies */
+        char *path = sage_strdup(ri->local_uri ? ri->local_uri : "");
+        char *query = ri->query_string ? sage_strdup(ri->query_string) : NULL;
+        if (path)
+            utf8_scrub(path);
+        if (query)
+            utf8_scrub(query);
         json_t *l = json_pack("{s:s, s:s, s:s, s:s?, s:i, s:f}", "remote", ri->remote_addr,
-                              "method", ri->request_method, "path",
-                              ri->local_uri ? ri->local_uri : "", "query", ri->query_string,
-                              "status", status, "ms", took * 1e3);
+                              "method", ri->request_method, "path", path ? path : "?",
+                              "query", query, "status", status, "ms", took * 1e3);
         char *s = l ? json_dumps(l, JSON_COMPACT) : NULL;
         if (s)
             sage_log(SAGE_LOG_INFO, "access %s", s);
         free(s);
         json_decref(l);
+        sage_free(path);
+        sage_free(query);
     }
 }
 
@@ -196,6 +229,16 @@ static int log_message(const struct mg_connection *c, const char *msg)
     (void)c;
     sage_log(SAGE_LOG_WARN, "civetweb: %s", msg);
     return 1;
+}
+
+/* Errors civetweb finds itself (a request line or headers too long, a
+ * malformed request) get the same JSON body as ours. Returns 0: handled. */
+static int http_error(struct mg_connection *c, int status, const char *msg)
+{
+    const char *code = status == 413 || status == 431 ? "too_large"
+                     : status == 408 ? "timeout" : status < 500 ? "bad_request" : "internal";
+    send_error(c, status, code, "Connection: close\r\n", "%s", msg ? msg : "bad request");
+    return 0;
 }
 
 static int not_found(struct mg_connection *c, void *data)
@@ -222,6 +265,18 @@ int server_start(struct app *app)
     opts[n++] = "enable_keep_alive";
     opts[n++] = "yes";
     if (app->cfg.tls_cert) {
+        /* civetweb 1.15 (Debian 12) takes SSL_get_peer_certificate from
+         * libssl.so, where OpenSSL 3 has only a macro, and calls the NULL it
+         * got on the first HTTPS connection: refuse to start instead. */
+        void *ssl = dlopen("libssl.so", RTLD_LAZY);
+        int usable = ssl && dlsym(ssl, "SSL_get_peer_certificate");
+        if (ssl)
+            dlclose(ssl);
+        if (!usable) {
+            sage_log(SAGE_LOG_ERROR, "cannot serve TLS: libcivetweb needs SSL_get_peer_certificate, "
+                                     "which libssl.so does not export");
+            return -SAGE_EIO;
+        }
         opts[n++] = "ssl_certificate";
         opts[n++] = app->cfg.tls_cert;
         opts[n++] = "ssl_protocol_version";
@@ -232,6 +287,7 @@ int server_start(struct app *app)
     cb.begin_request = begin_request;
     cb.end_request = end_request;
     cb.log_message = log_message;
+    cb.http_error = http_error;
     mg_init_library(app->cfg.tls_cert ? MG_FEATURES_TLS : 0);
     app->ctx = mg_start(&cb, app, opts);
     if (!app->ctx)
@@ -252,6 +308,13 @@ int server_start(struct app *app)
 
 void server_stop(struct app *app)
 {
+    /* mg_stop drops the answers handlers are still writing: drain first */
+    double end = now_s() + (double)app->cfg.request_timeout_ms / 1e3;
+    __atomic_store_n(&app->draining, 1, __ATOMIC_RELEASE);
+    while (app->ctx && __atomic_load_n(&app->in_flight, __ATOMIC_ACQUIRE) > 0 && now_s() < end) {
+        struct timespec ts = { 0, 5000000 };
+        nanosleep(&ts, NULL);
+    }
     if (app->ctx)
         mg_stop(app->ctx);
     app->ctx = NULL;

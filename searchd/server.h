@@ -35,11 +35,14 @@ struct app {
     struct auth *auth;
     struct mg_context *ctx;
     int port;                       /* the port bound (after start) */
+    int in_flight;                  /* atomic: requests between begin and end */
+    int draining;                   /* atomic: stopping; new requests get 503 */
 };
 
 /* Starts civetweb with the routes; fills app->port. */
 int server_start(struct app *app);
-/* Stops accepting, waits for requests in flight, frees civetweb. */
+/* Answers new requests 503 while the requests in flight finish (for at
+ * most the request timeout), then stops civetweb and frees it. */
 void server_stop(struct app *app);
 
 /* ---- for the handlers ---- */
