@@ -2,6 +2,7 @@
  * inverted index of one file together and evaluates parsed queries. */
 #include "search.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -21,7 +22,8 @@ struct sage_searcher {
     uint64_t n_chunks;
     struct sage_bytes docs_b, text_b;
     struct sage_rectab docs, text;  /* text: 1.0 files only */
-    char **library, **path, **title;    /* per document, owned */
+    char **library, **path, **title;    /* per document, owned; NULL until doc_table */
+    pthread_mutex_t mu;             /* guards the lazy document table */
     uint64_t n_docs;
     char *stemmer;                  /* tokenizer settings of the index */
     int stopwords;
@@ -85,6 +87,53 @@ static int read_settings(struct sage_searcher *s, struct sage_err *err)
     return rc;
 }
 
+/* Decodes library, path and title of every document, once, on the first
+ * query that needs them (filters, phrases): opening stays O(1) in the
+ * number of documents, which keeps a daemon's start-up and swaps fast. */
+static int doc_table(struct sage_searcher *s, struct sage_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->title)
+        goto out;
+    char **lib = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
+    char **path = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
+    char **title = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
+    for (uint64_t d = 0; rc == 0 && lib && path && title && d < s->n_docs; d++) {
+        json_t *j;
+        if ((rc = sage_searcher_doc(s, (uint32_t)d, &j, err)) < 0)
+            break;
+        lib[d] = dup_field(j, "library");
+        path[d] = dup_field(j, "path");
+        title[d] = dup_field(j, "title");
+        json_decref(j);
+        if (!lib[d] || !path[d] || !title[d])
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document table");
+    }
+    if (rc == 0 && (!lib || !path || !title))
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document table");
+    if (rc < 0) {
+        for (uint64_t d = 0; d < s->n_docs; d++) {
+            if (lib)
+                sage_free(lib[d]);
+            if (path)
+                sage_free(path[d]);
+            if (title)
+                sage_free(title[d]);
+        }
+        sage_free(lib);
+        sage_free(path);
+        sage_free(title);
+        goto out;
+    }
+    s->library = lib;
+    s->path = path;
+    s->title = title;
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 int sage_searcher_open(const struct sage_reader *r, struct sage_searcher **out,
                        struct sage_err *err)
 {
@@ -94,30 +143,11 @@ int sage_searcher_open(const struct sage_reader *r, struct sage_searcher **out,
     if (!s)
         return sage_err_set(err, SAGE_ENOMEM, "cannot allocate searcher");
     s->r = r;
+    pthread_mutex_init(&s->mu, NULL);
     if ((rc = read_settings(s, err)) < 0 ||
         (rc = open_table(r, SAGE_SECTION_DOCS, &s->docs_b, &s->docs, err)) < 0)
         goto out;
     s->n_docs = s->docs.n;
-    s->library = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
-    s->path = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
-    s->title = sage_calloc(s->n_docs ? s->n_docs : 1, sizeof(char *));
-    if (!s->library || !s->path || !s->title) {
-        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document table");
-        goto out;
-    }
-    for (uint64_t d = 0; d < s->n_docs; d++) {
-        json_t *j;
-        if ((rc = sage_searcher_doc(s, (uint32_t)d, &j, err)) < 0)
-            goto out;
-        s->library[d] = dup_field(j, "library");
-        s->path[d] = dup_field(j, "path");
-        s->title[d] = dup_field(j, "title");
-        json_decref(j);
-        if (!s->library[d] || !s->path[d] || !s->title[d]) {
-            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document table");
-            goto out;
-        }
-    }
     rc = sage_index_open(&s->ix, r, err);
     if (rc == -SAGE_ENOTFOUND) {
         rc = open_table(r, SAGE_SECTION_TEXT, &s->text_b, &s->text, err);
@@ -147,14 +177,12 @@ void sage_searcher_free(struct sage_searcher *s)
 {
     if (!s)
         return;
-    for (uint64_t d = 0; d < s->n_docs; d++) {
-        if (s->library)
-            sage_free(s->library[d]);
-        if (s->path)
-            sage_free(s->path[d]);
-        if (s->title)
-            sage_free(s->title[d]);
+    for (uint64_t d = 0; s->title && d < s->n_docs; d++) {
+        sage_free(s->library[d]);
+        sage_free(s->path[d]);
+        sage_free(s->title[d]);
     }
+    pthread_mutex_destroy(&s->mu);
     sage_free(s->library);
     sage_free(s->path);
     sage_free(s->title);
@@ -441,6 +469,9 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
         rc = sage_scan_search(s->r, tk, pq.text, o->k, out, err);
         goto out;
     }
+    if ((pq.n_libraries || pq.n_paths || pq.n_phrases) &&
+        (rc = doc_table((struct sage_searcher *)s, err)) < 0)
+        goto out;
     if (pq.n_libraries || pq.n_paths) {
         if (!(f.doc_ok = sage_calloc(s->n_docs ? s->n_docs : 1, 1))) {
             rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document filter");

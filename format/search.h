@@ -3,8 +3,10 @@
  * library and path filters, required and excluded words and phrases applied
  * before the top k (a chunk that fails one is never ranked). Files of format
  * 1.0 are searched by scanning (scan.h), words only.
- * A searcher is immutable after open and may be shared by threads; each
- * thread brings its own tokenizer (sage_searcher_tokenizer). */
+ * A searcher may be shared by threads (the document table it decodes on
+ * the first filtered query is built under a lock); each thread brings its
+ * own tokenizer (sage_searcher_tokenizer). Opening does not decode the
+ * document table, so it costs the same for any number of documents. */
 #ifndef SAGE_SEARCH_H
 #define SAGE_SEARCH_H
 

@@ -454,10 +454,25 @@ static int add_bytes(struct build *b, const char *disp, const char *path, const 
     }
     if (!in_shard(b, library, path))
         return 0;
-    const char *mime = b->magic ? magic_buffer(b->magic, data, len) : NULL;
+    /* The name is the hint and the content decides: a file whose extension
+     * names a type we read is taken as that type when its bytes agree (a PDF
+     * header, or NUL-free UTF-8 for the text formats); anything else, or a
+     * disagreement, is left to libmagic, which costs about a millisecond a
+     * file. */
+    const char *mime = NULL;
+    int text_ext = has_suffix(name, ".md") || has_suffix(name, ".markdown") ||
+                   has_suffix(name, ".rst") || has_suffix(name, ".txt") ||
+                   has_suffix(name, ".jsonl");
+    int html_ext = has_suffix(name, ".html") || has_suffix(name, ".htm") ||
+                   has_suffix(name, ".xhtml");
+    if (has_suffix(name, ".pdf") && len >= 5 && memcmp(data, "%PDF-", 5) == 0)
+        mime = "application/pdf";
+    else if ((text_ext || html_ext) && !memchr(data, 0, len) && is_text(data, len))
+        mime = html_ext ? "text/html" : "text/plain";
+    else if (b->magic)
+        mime = magic_buffer(b->magic, data, len);
     mime = mime ? mime : "application/octet-stream";
-    int html = strcmp(mime, "text/html") == 0 || has_suffix(name, ".html") ||
-               has_suffix(name, ".htm") || has_suffix(name, ".xhtml");
+    int html = (strcmp(mime, "text/html") == 0 && !text_ext) || html_ext;
     int pdf = strcmp(mime, "application/pdf") == 0;
     int text = strncmp(mime, "text/", 5) == 0 || is_text(data, len);
     if (pdf) {

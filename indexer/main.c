@@ -47,7 +47,7 @@ static const struct sage_opt options[OPT__COUNT] = {
     [OPT_BUILD_TIME] = { "build-time", 0, "SOURCE_DATE_EPOCH", SAGE_OPT_INT, NULL, 0,
                          253402300799LL, 0, CMD_BUILD, "EPOCH",
                          "build time recorded in the index (none by default)" },
-    [OPT_ZSTD_LEVEL] = { "zstd-level", 0, "SAGE_ZSTD_LEVEL", SAGE_OPT_INT, "9", 1, 19, 0,
+    [OPT_ZSTD_LEVEL] = { "zstd-level", 0, "SAGE_ZSTD_LEVEL", SAGE_OPT_INT, "3", 1, 19, 0,
                          CMD_BUILD, "N", "zstd compression level" },
     [OPT_CHUNK_SIZE] = { "chunk-size", 0, "SAGE_CHUNK_SIZE", SAGE_OPT_SIZE, "1000", 64, 1LL << 30,
                          0, CMD_BUILD, "BYTES", "target chunk size" },

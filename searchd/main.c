@@ -24,7 +24,7 @@ static const struct sage_opt options[O__COUNT] = {
     [O_INDEX_DIR] = { "index-dir", 'd', "SAGE_INDEX_DIR", SAGE_OPT_STR, NULL, 0, 0, 0, 0, "DIR",
                       "directory of NAME.sage files or NAME symlinks (required)" },
     [O_THREADS] = { "threads", 't', "SAGE_THREADS", SAGE_OPT_INT, "0", 0, 1024, 0, 0, "N",
-                    "worker threads (0: cores x 2)" },
+                    "worker threads (0: cores x 2, at least 16)" },
     [O_POLL] = { "poll-ms", 0, "SAGE_POLL_MS", SAGE_OPT_INT, "1000", 50, 3600000, 0, 0, "MS",
                  "rescan the index directory at least this often" },
     [O_KEYS] = { "api-keys", 0, "SAGE_API_KEYS", SAGE_OPT_STR, NULL, 0, 0, SAGE_OPT_SECRET, 0,
@@ -142,7 +142,11 @@ int main(int argc, char **argv)
     status = 1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     app.cfg = (struct server_config){
-        .threads = v[O_THREADS].num ? (int)v[O_THREADS].num : (int)(cores > 0 ? cores * 2 : 4),
+        /* civetweb gives each keep-alive client a worker for as long as it
+         * stays connected, so cores x 2 alone would starve the fifth client
+         * of a 2-core host: at least 16 */
+        .threads = v[O_THREADS].num ? (int)v[O_THREADS].num
+                                    : (int)(cores * 2 > 16 ? cores * 2 : 16),
         .tls_cert = v[O_TLS_CERT].str, .tls_key = v[O_TLS_KEY].str,
         .request_timeout_ms = (long)v[O_TIMEOUT].num, .max_body = (long)v[O_MAX_BODY].num,
         .max_query = (long)v[O_MAX_QUERY].num, .max_k = (long)v[O_MAX_K].num,

@@ -264,6 +264,10 @@ int server_start(struct app *app)
     opts[n++] = timeout;
     opts[n++] = "enable_keep_alive";
     opts[n++] = "yes";
+    /* headers and body go out in two writes; without this Nagle and the
+     * client's delayed ACK hold every keep-alive answer back ~40 ms */
+    opts[n++] = "tcp_nodelay";
+    opts[n++] = "1";
     if (app->cfg.tls_cert) {
         /* civetweb 1.15 (Debian 12) takes SSL_get_peer_certificate from
          * libssl.so, where OpenSSL 3 has only a macro, and calls the NULL it

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# sage-searchd start-up: time from exec to the first 200 from /readyz, over
+# searchable indexes of growing size built from a synthetic corpus (JSONL of
+# words drawn from a skewed 50,000-word vocabulary, the same for the same
+# awk). Each size is timed with the file in the page cache (median of
+# SAGE_BENCH_RUNS) and evicted from it first (one run, posix_fadvise through
+# dd iflag=nocache), next to sage-indexer verify and info on the same file,
+# which show how much of start-up is the full verification. Corpora and
+# indexes stay in SAGE_BENCH_DIR and are reused.
+#   SAGE_BENCH_SIZES   corpus sizes in MB (default "100 300 1700": the last
+#                      gives an index of about 1 GB)
+set -euo pipefail
+: "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
+sizes=${SAGE_BENCH_SIZES:-100 300 1700}
+work=${SAGE_BENCH_DIR:-${TMPDIR:-/tmp}/sage-bench-startup}
+runs=${SAGE_BENCH_RUNS:-5}
+chunk=${SAGE_BENCH_CHUNK:-2000}
+searchd=$SAGE_BUILD/sage-searchd
+indexer=$SAGE_BUILD/sage-indexer
+mkdir -p "$work"
+pid=
+# a FIFO nobody writes: read -t on it waits without starting a process
+rm -f "$work/nap"
+mkfifo "$work/nap"
+exec 9<>"$work/nap"
+nap() { read -r -t 0.001 -u 9 _ || true; }
+
+cleanup() {
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    return 0
+}
+trap cleanup EXIT
+
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
+
+# MB megabytes of JSONL documents of about 3 kB, in files of at most 50 MB
+# (under the indexer's default --max-file-size).
+make_corpus() {
+    local mb=$1 dir=$2
+    mkdir -p "$dir.part"
+    awk -v total=$((mb * 1000000)) -v dir="$dir.part" 'BEGIN {
+        srand(42)
+        split("ba be bi bo bu ka ke ki ko ku la le li lo lu ma me mi mo mu na ne ni no nu " \
+              "ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo vu za ze zi zo zu", syl, " ")
+        for (i = 0; i < 50000; i++) {
+            w = ""; n = i
+            do { w = w syl[n % 50 + 1]; n = int(n / 50) } while (n > 0)
+            vocab[i] = w "x"
+        }
+        file = 0; out = sprintf("%s/part%03d.jsonl", dir, file); bytes = 0; fbytes = 0
+        for (d = 0; bytes < total; d++) {
+            t = ""
+            for (j = 0; j < 450; j++) {
+                r = rand()
+                t = t " " vocab[int(r * r * r * 50000)]
+            }
+            line = sprintf("{\"id\":\"d%d\",\"title\":\"document %d\",\"text\":\"%s\"}", d, d, t)
+            print line > out
+            bytes += length(line) + 1; fbytes += length(line) + 1
+            if (fbytes > 50000000) {
+                close(out); file++; fbytes = 0
+                out = sprintf("%s/part%03d.jsonl", dir, file)
+            }
+        }
+    }'
+    mv "$dir.part" "$dir"
+}
+
+# Milliseconds from exec of searchd over directory $1 to the first 200 from
+# /readyz. The port is only known once searchd writes it, so the time to the
+# port file is part of the figure.
+time_ready() {
+    local dir=$1 port t0 t1 reply
+    rm -f "$work/port"
+    t0=$(now_us)
+    "$searchd" --index-dir "$dir" --listen 127.0.0.1:0 --port-file "$work/port" \
+        2>"$work/searchd.log" &
+    pid=$!
+    until [ -s "$work/port" ]; do
+        kill -0 "$pid" 2>/dev/null || { cat "$work/searchd.log" >&2; return 1; }
+        nap
+    done
+    read -r port <"$work/port"
+    # bash's own /dev/tcp: no process started per poll
+    until exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null &&
+          printf 'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3 &&
+          read -r reply <&3 && [[ $reply == *" 200 "* ]]; do
+        exec 3>&- 2>/dev/null || true
+        nap
+    done
+    t1=$(now_us)
+    exec 3>&-
+    # SIGKILL: a graceful stop waits out civetweb's 2 s poll quantum
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null || true
+    pid=
+    echo $(((t1 - t0) / 1000))
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ms_of() { local t0 t1; t0=$(now_us); "$@" >/dev/null; t1=$(now_us); echo $(((t1 - t0) / 1000)); }
+evict() { dd if="$1" iflag=nocache count=0 status=none; }
+
+printf '%-9s %-10s %-10s %-10s %-11s %-10s %-9s\n' corpus index build_s ready_ms \
+    ready_cold verify_ms open_ms
+for mb in $sizes; do
+    corpus=$work/corpus-$mb
+    dir=$work/idx-$mb
+    build_s=-
+    if ! [ -f "$dir/bench.sage" ]; then
+        [ -d "$corpus" ] || make_corpus "$mb" "$corpus"
+        mkdir -p "$dir"
+        t0=$(now_us)
+        "$indexer" build -q --chunk-size "$chunk" --out "$dir/bench.sage" \
+            --library bench="$corpus" >/dev/null 2>"$work/build-$mb.log"
+        build_s=$((($(now_us) - t0) / 1000000))
+    fi
+    size=$(stat -c %s "$dir/bench.sage")
+    time_ready "$dir" >/dev/null        # warms the page cache
+    warm=$(for _ in $(seq "$runs"); do time_ready "$dir"; done | median)
+    evict "$dir/bench.sage"
+    cold=$(time_ready "$dir")
+    verify=$(for _ in $(seq 3); do ms_of "$indexer" verify "$dir/bench.sage"; done | median)
+    open=$(for _ in $(seq 3); do ms_of "$indexer" info "$dir/bench.sage"; done | median)
+    printf '%-9s %-10s %-10s %-10s %-11s %-10s %-9s\n' "${mb}MB" \
+        "$((size / 1000000))MB" "$build_s" "$warm" "$cold" "$verify" "$open"
+done
+echo "ready_ms: median of $runs warm runs; ready_cold: index evicted from the page cache first;"
+echo "verify_ms / open_ms: sage-indexer verify / info on the same file (warm), the cost of"
+echo "the full check searchd makes before serving, and of opening alone"
