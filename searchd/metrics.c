@@ -154,26 +154,24 @@ char *metrics_render(struct metrics *m, struct registry *reg)
     }
     size_t n = 0;
     struct snapshot **all = registry_acquire_all(reg, &n);
-    put(&o, "# HELP sage_index_generation Generation of the index being served.\n"
-            "# TYPE sage_index_generation gauge\n");
-    for (size_t i = 0; i < n; i++)
-        put(&o, "sage_index_generation{index=\"%s\"} %llu\n", all[i]->name,
-            (unsigned long long)all[i]->generation);
-    put(&o, "# HELP sage_index_size_bytes Size of the index file.\n"
-            "# TYPE sage_index_size_bytes gauge\n");
-    for (size_t i = 0; i < n; i++)
-        put(&o, "sage_index_size_bytes{index=\"%s\"} %llu\n", all[i]->name,
-            (unsigned long long)all[i]->size);
-    put(&o, "# HELP sage_index_mapped_bytes Bytes of the index mapped.\n"
-            "# TYPE sage_index_mapped_bytes gauge\n");
-    for (size_t i = 0; i < n; i++)
-        put(&o, "sage_index_mapped_bytes{index=\"%s\"} %llu\n", all[i]->name,
-            (unsigned long long)all[i]->size);
-    put(&o, "# HELP sage_index_resident_bytes Bytes of the mapping in memory.\n"
-            "# TYPE sage_index_resident_bytes gauge\n");
-    for (size_t i = 0; i < n; i++)
-        put(&o, "sage_index_resident_bytes{index=\"%s\"} %llu\n", all[i]->name,
-            (unsigned long long)resident(sage_reader_base(all[i]->reader), all[i]->size));
+    static const struct {
+        const char *name, *help;
+    } gauges[] = {
+        { "sage_index_generation", "Generation of the index being served." },
+        { "sage_index_size_bytes", "Size of the index file." },
+        { "sage_index_mapped_bytes", "Bytes of the index mapped." },
+        { "sage_index_resident_bytes", "Bytes of the mapping in memory." },
+    };
+    for (size_t g = 0; g < sizeof(gauges) / sizeof(*gauges); g++) {
+        put(&o, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help,
+            gauges[g].name);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = g == 0 ? all[i]->generation : g == 3
+                ? resident(sage_reader_base(all[i]->reader), all[i]->size) : all[i]->size;
+            put(&o, "%s{index=\"%s\"} %llu\n", gauges[g].name, all[i]->name,
+                (unsigned long long)v);
+        }
+    }
     registry_release_all(all, n);
     struct registry_stats st;
     registry_stats(reg, &st);
