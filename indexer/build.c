@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <magic.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <unistd.h>
 #include <utf8proc.h>
@@ -218,9 +219,8 @@ static int add_document(struct build *b, const char *disp, const char *library, 
 /* Identical content is indexed once: returns the document that already
  * holds these bytes (and records path as its alias), or -1 after noting
  * the bytes as belonging to the next document. */
-static long dedupe(struct build *b, const uint8_t *data, size_t len, const char *path)
+static long dedupe(struct build *b, XXH128_hash_t h, const char *path)
 {
-    XXH128_hash_t h = XXH3_128bits(data, len);
     if (b->n_seen * 2 >= b->cap_seen) {
         size_t cap = b->cap_seen ? b->cap_seen * 2 : 1024;
         struct seen *t = sage_calloc(cap, sizeof(*t));
@@ -349,15 +349,78 @@ static int read_file(const char *path, long long max, uint8_t **out, size_t *len
     return 0;
 }
 
-static int add_bytes(struct build *b, const char *disp, const char *path, const char *library,
-                     const uint8_t *data, size_t len, unsigned depth,
-                     struct archive_budget *budget);
+/* ---- extraction, which may run on worker threads ----
+ *
+ * Extracting a file never touches the build: it turns the file's bytes (and,
+ * for an archive, every member's) into a list of units, each a document to
+ * add or an outcome to report. The main thread then commits the units of
+ * each file in crawl order, so the index is the same byte for byte whether
+ * one thread or several extracted. */
+
+enum unit_kind { U_SKIP, U_FAIL, U_OCR_ONLY, U_DOC, U_JSONL, U_FATAL };
+
+struct unit {
+    enum unit_kind kind;
+    char *disp, *path;          /* owned; path only for U_DOC and U_JSONL */
+    char *reason;               /* owned: skip/fail reason, or the OCR note */
+    struct extracted x;         /* U_DOC */
+    XXH128_hash_t hash;         /* U_DOC: of the source bytes, for dedupe */
+    uint8_t *data;              /* U_JSONL: the file (owned) */
+    size_t len;
+};
+
+struct units {
+    struct unit *u;
+    size_t n, cap;
+};
+
+/* What extraction needs: read-only settings and a libmagic handle of its own
+ * (libmagic handles are not shared between threads). */
+struct xctx {
+    const struct build *b;
+    magic_t magic;
+    const char *library;
+    struct units *out;
+};
+
+static struct unit *unit_add(struct units *l, enum unit_kind k, const char *disp,
+                             const char *reason)
+{
+    if (sage_grow((void **)&l->u, &l->cap, l->n + 1, sizeof(*l->u)) < 0)
+        return NULL;
+    struct unit *u = &l->u[l->n];
+    memset(u, 0, sizeof(*u));
+    u->kind = k;
+    if (!(u->disp = sage_strdup(disp)) || (reason && !(u->reason = sage_strdup(reason)))) {
+        sage_free(u->disp);
+        sage_free(u->reason);
+        return NULL;
+    }
+    l->n++;
+    return u;
+}
+
+static void units_release(struct units *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct unit *u = &l->u[i];
+        sage_free(u->disp);
+        sage_free(u->path);
+        sage_free(u->reason);
+        sage_free(u->data);
+        extracted_release(&u->x);
+    }
+    sage_free(l->u);
+    memset(l, 0, sizeof(*l));
+}
+
+static int extract_bytes(struct xctx *c, const char *disp, const char *path, const uint8_t *data,
+                         size_t len, unsigned depth, struct archive_budget *budget);
 
 struct member_ctx {
-    struct build *b;
+    struct xctx *c;
     const char *outer_disp;     /* where the archive is, for messages */
     const char *outer;          /* the archive's document path */
-    const char *library;
     unsigned depth;
     struct archive_budget *budget;
     int rc;
@@ -377,8 +440,8 @@ static int on_member(void *ctx, const char *name, const uint8_t *data, size_t le
 {
     struct member_ctx *m = ctx;
     char *disp = member_path(m->outer_disp, name), *path = member_path(m->outer, name);
-    m->rc = disp && path ? add_bytes(m->b, disp, path, m->library, data, len, m->depth + 1,
-                                     m->budget) : -1;
+    m->rc = disp && path ? extract_bytes(m->c, disp, path, data, len, m->depth + 1, m->budget)
+                         : -1;
     sage_free(disp);
     sage_free(path);
     return m->rc;
@@ -388,8 +451,8 @@ static void on_member_skip(void *ctx, const char *name, const char *reason)
 {
     struct member_ctx *m = ctx;
     char *disp = member_path(m->outer_disp, name);
-    if (disp)
-        skip(m->b, disp, reason);
+    if (!disp || !unit_add(m->c->out, U_SKIP, disp, reason))
+        m->rc = -1;
     sage_free(disp);
 }
 
@@ -420,16 +483,16 @@ static int in_shard(const struct build *b, const char *library, const char *path
     return h % b->shard_n == b->shard_i;
 }
 
-/* Extracts and indexes one file's bytes. path is the document's path within
+/* Extracts one file's bytes into units. path is the document's path within
  * its library ("dir/a.md", "docs.zip!/inner/b.html"); disp is where the
- * operator finds it, for messages and the report. Returns -1 only when the
- * build cannot go on (out of memory); bad files are skipped or failed. */
-static int add_bytes(struct build *b, const char *disp, const char *path, const char *library,
-                     const uint8_t *data, size_t len, unsigned depth,
-                     struct archive_budget *budget)
+ * operator finds it, for messages and the report. Returns -1 only when out
+ * of memory; bad files become skip or fail units. */
+static int extract_bytes(struct xctx *c, const char *disp, const char *path, const uint8_t *data,
+                         size_t len, unsigned depth, struct archive_budget *budget)
 {
+    const struct build *b = c->b;
     struct sage_err err = { 0 };
-    struct extracted x = { 0 };
+    struct unit *u = NULL;
     int rc = 0;
     const char *name = strrchr(path, '/');
     name = name ? name + 1 : path;
@@ -438,7 +501,7 @@ static int add_bytes(struct build *b, const char *disp, const char *path, const 
         /* A dry run first, so an archive that breaks a limit or is broken
          * part-way is left out whole rather than indexed in part. */
         struct archive_budget own = { 0, 0 }, *bud = budget ? budget : &own, trial = *bud;
-        struct member_ctx m = { b, disp, path, library, depth, bud, 0 };
+        struct member_ctx m = { c, disp, path, depth, bud, 0 };
         int arc = archive_walk(path, data, len, &b->alim, &trial, depth, count_member,
                                count_skip_member, NULL, &err);
         if (arc == 0)
@@ -446,13 +509,11 @@ static int add_bytes(struct build *b, const char *disp, const char *path, const 
                                &m, &err);
         if (m.rc < 0)
             return -1;
-        if (arc == -SAGE_ELIMIT)
-            skip(b, disp, err.msg);
-        else if (arc < 0)
-            fail(b, disp, err.msg);
+        if (arc < 0 && !unit_add(c->out, arc == -SAGE_ELIMIT ? U_SKIP : U_FAIL, disp, err.msg))
+            return -1;
         return 0;
     }
-    if (!in_shard(b, library, path))
+    if (!in_shard(b, c->library, path))
         return 0;
     /* The name is the hint and the content decides: a file whose extension
      * names a type we read is taken as that type when its bytes agree (a PDF
@@ -469,12 +530,13 @@ static int add_bytes(struct build *b, const char *disp, const char *path, const 
         mime = "application/pdf";
     else if ((text_ext || html_ext) && !memchr(data, 0, len) && is_text(data, len))
         mime = html_ext ? "text/html" : "text/plain";
-    else if (b->magic)
-        mime = magic_buffer(b->magic, data, len);
+    else if (c->magic)
+        mime = magic_buffer(c->magic, data, len);
     mime = mime ? mime : "application/octet-stream";
     int html = (strcmp(mime, "text/html") == 0 && !text_ext) || html_ext;
     int pdf = strcmp(mime, "application/pdf") == 0;
     int text = strncmp(mime, "text/", 5) == 0 || is_text(data, len);
+    struct extracted x = { 0 };
     if (pdf) {
         rc = extract_pdf(data, len, &b->plim, &x, &err);
     } else if (html && (text || strncmp(mime, "application/xhtml", 17) == 0)) {
@@ -482,105 +544,287 @@ static int add_bytes(struct build *b, const char *disp, const char *path, const 
     } else if (!text || memchr(data, 0, len)) {
         char why[160];
         snprintf(why, sizeof(why), "binary file (%s)", mime);
-        skip(b, disp, why);
-        return 0;
+        return unit_add(c->out, U_SKIP, disp, why) ? 0 : -1;
     } else if (has_suffix(name, ".jsonl")) {
-        return add_jsonl(b, disp, path, library, data, len);
+        if (!(u = unit_add(c->out, U_JSONL, disp, NULL)) || !(u->path = sage_strdup(path)) ||
+            !(u->data = sage_malloc(len ? len : 1)))
+            return -1;
+        memcpy(u->data, data, len);
+        u->len = len;
+        return 0;
     } else {
         enum text_kind kind = has_suffix(name, ".md") || has_suffix(name, ".markdown")
                               ? TEXT_MARKDOWN : has_suffix(name, ".rst") ? TEXT_RST : TEXT_PLAIN;
         rc = extract_text(data, len, kind, &x, &err);
     }
     if (rc < 0) {
+        extracted_release(&x);
         if (rc == -SAGE_ENOMEM)
-            goto oom;
-        if (rc == -SAGE_ELIMIT && !pdf)    /* a PDF that times out is a failure */
-            skip(b, disp, err.msg);
-        else
-            fail(b, disp, err.msg);
-        rc = 0;
-        goto out;
+            return -1;
+        /* a PDF that times out is a failure, other limits are policy */
+        return unit_add(c->out, rc == -SAGE_ELIMIT && !pdf ? U_SKIP : U_FAIL, disp, err.msg)
+               ? 0 : -1;
     }
     char ocr[96] = "";
-    if (x.n_ocr_pages) {
+    if (x.n_ocr_pages)
         snprintf(ocr, sizeof(ocr), "%u of %u pages have no text layer", x.n_ocr_pages, x.n_pages);
+    if (x.n_blocks == 0) {
+        extracted_release(&x);
+        return unit_add(c->out, x.n_ocr_pages ? U_OCR_ONLY : U_SKIP, disp,
+                        x.n_ocr_pages ? ocr : "no text") ? 0 : -1;
+    }
+    if (!(u = unit_add(c->out, U_DOC, disp, ocr[0] ? ocr : NULL)) || !(u->path = sage_strdup(path))) {
+        extracted_release(&x);
+        return -1;
+    }
+    u->x = x;
+    u->hash = XXH3_128bits(data, len);
+    u->len = len;
+    return 0;
+}
+
+/* Adds one unit to the index (main thread). -1 when the build cannot go on. */
+static int commit_unit(struct build *b, const char *library, struct unit *u)
+{
+    struct sage_err err = { 0 };
+    switch (u->kind) {
+    case U_FATAL:
+        return -1;
+    case U_SKIP:
+        skip(b, u->disp, u->reason);
+        return 0;
+    case U_FAIL:
+        fail(b, u->disp, u->reason);
+        return 0;
+    case U_JSONL:
+        return add_jsonl(b, u->disp, u->path, library, u->data, u->len);
+    case U_OCR_ONLY:
+    case U_DOC:
+        break;
+    }
+    if (u->reason) {
         b->n_ocr++;
         if (!b->quiet)
-            sage_log(SAGE_LOG_WARN, "'%s' needs OCR: %s", disp, ocr);
+            sage_log(SAGE_LOG_WARN, "'%s' needs OCR: %s", u->disp, u->reason);
     }
-    if (x.n_blocks == 0) {
-        if (x.n_ocr_pages)
-            report(b, disp, "needs-ocr", ocr, 0);
-        else
-            skip(b, disp, "no text");
-        goto out;
+    if (u->kind == U_OCR_ONLY) {
+        report(b, u->disp, "needs-ocr", u->reason, 0);
+        return 0;
     }
-    long dup = dedupe(b, data, len, path);
-    if (dup >= 0) {
+    if (dedupe(b, u->hash, u->path) >= 0) {
         b->n_dupes++;
-        report(b, disp, "duplicate", "same content as an indexed file", 0);
-        goto out;
+        report(b, u->disp, "duplicate", "same content as an indexed file", 0);
+        return 0;
     }
-    rc = add_document(b, disp, library, path, NULL, name, &x, len, &err);
-    if (rc == 0 && ocr[0] && b->report)
+    const char *name = strrchr(u->path, '/');
+    int rc = add_document(b, u->disp, library, u->path, NULL, name ? name + 1 : u->path, &u->x,
+                          u->len, &err);
+    if (rc == 0 && u->reason && b->report)
         json_object_set_new(json_array_get(b->report, json_array_size(b->report) - 1),
-                            "needs_ocr", json_string(ocr));
-    if (rc == -SAGE_ENOMEM)
-        goto oom;
-    if (rc < 0) {
-        skip(b, disp, err.msg);
-        rc = 0;
+                            "needs_ocr", json_string(u->reason));
+    if (rc == -SAGE_ENOMEM) {
+        sage_log(SAGE_LOG_ERROR, "cannot index '%s': %s", u->disp, err.msg);
+        return -1;
     }
-out:
-    extracted_release(&x);
-    return rc;
-oom:
-    sage_log(SAGE_LOG_ERROR, "cannot index '%s': %s", disp, err.msg);
-    extracted_release(&x);
-    return -1;
+    if (rc < 0)
+        skip(b, u->disp, err.msg);
+    return 0;
+}
+
+/* ---- the pool: workers extract whole files, the main thread commits ---- */
+
+struct job {
+    char *path, *rel, *library;     /* owned */
+    struct units units;
+    size_t len;                     /* bytes read, for the progress line */
+    int done;
+};
+
+struct pool {
+    struct build *b;
+    pthread_t *threads;
+    int n_threads;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    struct job *jobs;               /* ring of cap */
+    size_t cap;
+    uint64_t head, take, tail;      /* commit, claim, push positions */
+    int stop;
+    int failed;                     /* a commit returned -1 */
+};
+
+/* Reads and extracts a job's file into its units. */
+static void run_job(const struct build *b, magic_t magic, struct job *j)
+{
+    uint8_t *data = NULL;
+    const char *why = NULL;
+    struct xctx c = { b, magic, j->library, &j->units };
+    if (read_file(j->path, b->max_file, &data, &j->len, &why) < 0) {
+        int policy = strcmp(why, "larger than --max-file-size") == 0 ||
+                     strcmp(why, "not a regular file") == 0;
+        if (!unit_add(&j->units, policy ? U_SKIP : U_FAIL, j->path, why))
+            unit_add(&j->units, U_FATAL, j->path, NULL);
+        j->len = 0;
+        return;
+    }
+    if (extract_bytes(&c, j->path, j->rel, data, j->len, 0, NULL) < 0)
+        unit_add(&j->units, U_FATAL, j->path, NULL);
+    sage_free(data);
+}
+
+static magic_t magic_new(void)
+{
+    magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_TAR |
+                           MAGIC_ERROR);
+    if (m && magic_load(m, NULL) < 0) {
+        magic_close(m);
+        m = NULL;
+    }
+    return m;
+}
+
+static void *worker_main(void *arg)
+{
+    struct pool *p = arg;
+    magic_t magic = magic_new();
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->take == p->tail && !p->stop)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->take == p->tail)
+            break;
+        struct job *j = &p->jobs[p->take++ % p->cap];
+        if (j->done)
+            continue;       /* an outcome the crawl queued, already complete */
+        pthread_mutex_unlock(&p->mu);
+        run_job(p->b, magic, j);
+        pthread_mutex_lock(&p->mu);
+        j->done = 1;
+        pthread_cond_broadcast(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (magic)
+        magic_close(magic);
+    return NULL;
+}
+
+/* Commits the oldest job once it is done (waits for it). Called with mu. */
+static void commit_oldest(struct pool *p)
+{
+    struct job *j = &p->jobs[p->head % p->cap];
+    while (!j->done)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < j->units.n && !p->failed; i++)
+        if (commit_unit(p->b, j->library, &j->units.u[i]) < 0)
+            p->failed = 1;
+    progress_step(&p->b->prog, j->len);
+    pthread_mutex_lock(&p->mu);
+    /* cleared under the lock: a worker may be looking at this slot's done */
+    units_release(&j->units);
+    sage_free(j->path);
+    sage_free(j->rel);
+    sage_free(j->library);
+    memset(j, 0, sizeof(*j));
+    p->head++;
+    if (p->take < p->head)
+        p->take = p->head;  /* outcomes the crawl queued need no worker */
+}
+
+static int pool_start(struct pool *p, struct build *b, int n_threads)
+{
+    memset(p, 0, sizeof(*p));
+    p->b = b;
+    p->cap = (size_t)n_threads * 4;
+    p->jobs = sage_calloc(p->cap, sizeof(*p->jobs));
+    p->threads = sage_calloc((size_t)n_threads, sizeof(*p->threads));
+    if (!p->jobs || !p->threads)
+        return -1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    for (; p->n_threads < n_threads; p->n_threads++)
+        if (pthread_create(&p->threads[p->n_threads], NULL, worker_main, p) != 0)
+            break;
+    return p->n_threads > 0 ? 0 : -1;
+}
+
+/* Commits everything queued, stops the workers; -1 if a commit failed. */
+static int pool_finish(struct pool *p)
+{
+    if (p->n_threads) {
+        pthread_mutex_lock(&p->mu);
+        while (p->head < p->tail)
+            commit_oldest(p);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 0; i < p->n_threads; i++)
+            pthread_join(p->threads[i], NULL);
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->work);
+        pthread_cond_destroy(&p->done);
+    }
+    sage_free(p->threads);
+    sage_free(p->jobs);
+    return p->failed ? -1 : 0;
 }
 
 struct root_ctx {
     struct build *b;
+    struct pool *pool;
     const char *library;
 };
 
+/* Queues a file for the workers, or (with a reason) an outcome the crawl
+ * itself found, so that it is reported in crawl order too. */
+static int enqueue(struct root_ctx *r, const char *path, const char *rel, enum unit_kind kind,
+                   const char *reason)
+{
+    struct pool *p = r->pool;
+    pthread_mutex_lock(&p->mu);
+    while (p->tail - p->head == p->cap && !p->failed)
+        commit_oldest(p);
+    struct job *j = &p->jobs[p->tail % p->cap];
+    int failed = p->failed;
+    if (!failed) {
+        j->path = sage_strdup(path);
+        j->rel = sage_strdup(rel);
+        j->library = sage_strdup(r->library);
+        int ok = j->path && j->rel && j->library;
+        if (ok && reason) {
+            ok = unit_add(&j->units, kind, path, reason) != NULL;
+            j->done = 1;    /* nothing for a worker to do */
+        }
+        if (!ok) {
+            units_release(&j->units);
+            sage_free(j->path);
+            sage_free(j->rel);
+            sage_free(j->library);
+            memset(j, 0, sizeof(*j));
+            failed = p->failed = 1;
+        } else {
+            p->tail++;
+            pthread_cond_signal(&p->work);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return failed ? -1 : 0;
+}
+
 static int on_file(void *ctx, const char *path, const char *rel)
 {
-    struct root_ctx *r = ctx;
-    struct build *b = r->b;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    const char *why = NULL;
-    int rc;
-    if (read_file(path, b->max_file, &data, &len, &why) < 0) {
-        if (strcmp(why, "larger than --max-file-size") == 0 || strcmp(why, "not a regular file") == 0)
-            skip(b, path, why);
-        else
-            fail(b, path, why);
-        progress_step(&b->prog, 0);
-        return 0;
-    }
-    /* Display paths are relative to the root; a library's documents are
-     * told apart by their library. */
-    rc = add_bytes(b, path, rel, r->library, data, len, 0, NULL);
-    progress_step(&b->prog, len);
-    sage_free(data);
-    return rc;
+    return enqueue(ctx, path, rel, U_DOC, NULL);
 }
 
 static void on_skip(void *ctx, const char *path, enum crawl_skip_kind kind, const char *reason)
 {
-    struct root_ctx *r = ctx;
-    if (kind == CRAWL_FAILED)
-        fail(r->b, path, reason);
-    else
-        skip(r->b, path, reason);
+    enqueue(ctx, path, path, kind == CRAWL_FAILED ? U_FAIL : U_SKIP, reason);
 }
 
-static int add_root(struct build *b, const char *path, const char *library)
+static int add_root(struct build *b, struct pool *pool, const char *path, const char *library)
 {
-    struct root_ctx r = { b, library };
+    struct root_ctx r = { b, pool, library };
     struct crawl_cb cb = { on_file, on_skip, &r };
     int rc = crawl_root(path, &b->crawl, &cb);
     if (rc == -1)
@@ -716,8 +960,10 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
                                        (uint64_t)c->v[OPT_MAX_RATIO].num,
                                        (uint64_t)b->max_file,
                                        (unsigned)c->v[OPT_MAX_DEPTH].num };
+    /* the PDF parser runs as a fresh process (exec of this program): a child
+     * merely forked from a process with threads can inherit locks held */
     b->plim = (struct pdf_limits){ (unsigned)c->v[OPT_PDF_TIMEOUT].num,
-                                   (size_t)c->v[OPT_PDF_MEMORY].num, 100000 };
+                                   (size_t)c->v[OPT_PDF_MEMORY].num, 100000, "/proc/self/exe" };
     b->crawl = (struct crawl_opts){ (int)c->v[OPT_HIDDEN].num,
                                     c->v[OPT_INCLUDE].list, c->v[OPT_INCLUDE].n_list,
                                     c->v[OPT_EXCLUDE].list, c->v[OPT_EXCLUDE].n_list };
@@ -786,6 +1032,8 @@ int cmd_build(struct cli *c)
     int status = 1;
     const char *out = c->v[OPT_OUT].str, *report_path = c->v[OPT_REPORT].str;
     struct sage_tokenizer_opts tok = { 0 };
+    struct pool pool = { 0 };
+    int pool_started = 0;
 
     sage_rectab_builder_init(&b.docs, 0);
     b.skipped = json_array();
@@ -810,19 +1058,32 @@ int cmd_build(struct cli *c)
     for (int i = 0; !b.quiet && i < c->n_args; i++)
         crawl_root(c->args[i], &b.crawl, &ccb);
     progress_init(&b.prog, cc.files, cc.bytes, b.quiet);
+    long threads = c->v[OPT_THREADS].num;
+    if (threads <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? cores : 1;
+    }
+    if (pool_start(&pool, &b, (int)threads) < 0) {
+        sage_log(SAGE_LOG_ERROR, "cannot start extraction threads");
+        goto out;
+    }
+    pool_started = 1;
     for (size_t i = 0; i < c->v[OPT_LIBRARY].n_list; i++) {
         const char *spec = c->v[OPT_LIBRARY].list[i], *eq = strchr(spec, '=');
         char name[130];
         snprintf(name, sizeof(name), "%.*s", (int)(eq - spec), spec);
         json_array_append_new(libs, json_pack("{s:s, s:s}", "name", name, "path", eq + 1));
-        if (add_root(&b, eq + 1, name) < 0)
+        if (add_root(&b, &pool, eq + 1, name) < 0)
             goto out;
     }
     for (int i = 0; i < c->n_args; i++) {
         json_array_append_new(sources, json_string(c->args[i]));
-        if (add_root(&b, c->args[i], "default") < 0)
+        if (add_root(&b, &pool, c->args[i], "default") < 0)
             goto out;
     }
+    pool_started = 0;
+    if (pool_finish(&pool) < 0)
+        goto out;
     progress_done(&b.prog);
     long long max_failures = c->v[OPT_MAX_FAILURES].num;
     if (max_failures >= 0 && b.n_failed > (uint64_t)max_failures) {
@@ -876,6 +1137,8 @@ int cmd_build(struct cli *c)
              (unsigned long long)b.n_ocr, sha);
     status = 0;
 out:
+    if (pool_started)
+        pool_finish(&pool);
     if (report_path && status != 2 && write_report(&b, report_path, status) < 0)
         status = 1;
     sage_free(rec_buf);

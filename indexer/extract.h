@@ -49,6 +49,10 @@ struct pdf_limits {
                                inherits at fork (its RLIMIT_AS is that size plus
                                this); 0: no limit */
     uint32_t max_pages;
+    const char *helper;     /* NULL: the child parses after fork; else the child
+                               execs this program as "helper __pdf-child N" (a
+                               fresh process: needed when the caller has threads,
+                               whose locks a forked child would inherit held) */
 };
 
 /* PDF through poppler-glib in a forked child (timeout and memory limit
@@ -58,5 +62,9 @@ struct pdf_limits {
  * crash of the caller. */
 int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
                 struct extracted *out, struct sage_err *err);
+
+/* The exec'd child's side: parses the PDF in fd 4 and streams frames to
+ * fd 3 (the caller has set up the fds); never returns. */
+void extract_pdf_child(uint32_t max_pages) __attribute__((noreturn));
 
 #endif

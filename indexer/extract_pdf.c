@@ -24,7 +24,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -109,13 +111,16 @@ static int set_limit(int what, rlim_t soft, rlim_t hard)
 
 /* Standard fds to /dev/null except stderr (efd), the frame pipe on fd 3,
  * everything else closed; default signal dispositions; limits. */
-static void child_setup(int wfd, int efd, const struct pdf_limits *lim, pid_t parent,
+static void child_setup(int wfd, int efd, int dfd, const struct pdf_limits *lim, pid_t parent,
                         long page_size)
 {
     static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGPIPE, SIGXCPU,
                                 SIGXFSZ, SIGTERM, SIGINT, SIGHUP, SIGCHLD };
     int nul = open("/dev/null", O_RDWR);
     int w = fcntl(wfd, F_DUPFD, 10), e = fcntl(efd, F_DUPFD, 10);
+    int d = dfd >= 0 ? fcntl(dfd, F_DUPFD, 10) : -1;   /* before 2-4 are reused */
+    if (dfd >= 0 && d < 0)
+        _exit(CHILD_SETUP);
     int n = nul < 0 ? -1 : fcntl(nul, F_DUPFD, 10);
     if (w < 0 || e < 0 || dup2(e, 2) < 0 || dup2(w, 3) < 0)
         _exit(CHILD_SETUP);
@@ -126,11 +131,13 @@ static void child_setup(int wfd, int efd, const struct pdf_limits *lim, pid_t pa
         close(0);
         close(1);
     }
-    if (close_range(4, ~0u, 0) < 0) {
+    if (d >= 0 && dup2(d, 4) < 0)     /* the document for an exec'd child */
+        _exit(CHILD_SETUP);
+    if (close_range(dfd >= 0 ? 5 : 4, ~0u, 0) < 0) {
         struct rlimit rl;
         int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur
                                                                                : 65536;
-        for (int fd = 4; fd < max; fd++)
+        for (int fd = dfd >= 0 ? 5 : 4; fd < max; fd++)
             close(fd);
     }
     sigset_t none;
@@ -190,6 +197,17 @@ static void child_run(const uint8_t *data, size_t len, const struct pdf_limits *
     }
     send_frame(3, FRAME_DONE, 0, "", 0);
     _exit(0);
+}
+
+void extract_pdf_child(uint32_t max_pages)
+{
+    struct stat st;
+    struct pdf_limits lim = { .max_pages = max_pages };
+    void *m = fstat(4, &st) == 0 && st.st_size > 0
+              ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, 4, 0) : MAP_FAILED;
+    if (m == MAP_FAILED)
+        _exit(CHILD_SETUP);
+    child_run(m, (size_t)st.st_size, &lim);
 }
 
 /* ---- the parent ---- */
@@ -489,7 +507,7 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
                 struct extracted *out, struct sage_err *err)
 {
     struct run r = { .lim = lim, .out = out, .pid = -1, .ffd = -1, .efd = -1 };
-    int fpipe[2] = { -1, -1 }, epipe[2] = { -1, -1 };
+    int fpipe[2] = { -1, -1 }, epipe[2] = { -1, -1 }, dfd = -1;
     int rc = 0, timed_out = 0;
     memset(out, 0, sizeof(*out));
     if ((!data && len) || !lim || lim->timeout_ms == 0 || lim->timeout_ms > INT32_MAX ||
@@ -498,6 +516,21 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
     int64_t deadline = now_ms() + lim->timeout_ms;
     long page_size = sysconf(_SC_PAGESIZE);
     pid_t parent = getpid();
+    if (lim->helper) {
+        /* the document goes to the exec'd child in a sealed-size memfd */
+        dfd = memfd_create("sage-pdf", MFD_CLOEXEC);
+        size_t done = 0;
+        while (dfd >= 0 && done < len) {
+            ssize_t k = write(dfd, data + done, len - done);
+            if (k <= 0)
+                break;
+            done += (size_t)k;
+        }
+        if (dfd < 0 || done < len) {
+            rc = sage_err_sys(err, SAGE_EIO, "cannot hand the pdf to its parser");
+            goto out;
+        }
+    }
     if (pipe2(fpipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0) {
         rc = sage_err_sys(err, SAGE_EIO, "cannot create a pipe for the pdf parser");
         goto out;
@@ -508,7 +541,18 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
         goto out;
     }
     if (r.pid == 0) {
-        child_setup(fpipe[1], epipe[1], lim, parent, page_size);
+        child_setup(fpipe[1], epipe[1], dfd, lim, parent, page_size);
+        if (lim->helper) {
+            char pages[16];
+            unsigned v = lim->max_pages, i = sizeof(pages) - 1;
+            pages[i] = '\0';
+            do
+                pages[--i] = (char)('0' + v % 10);
+            while ((v /= 10) && i > 0);
+            char *const argv[] = { (char *)lim->helper, (char *)"__pdf-child", pages + i, NULL };
+            execv(lim->helper, argv);
+            _exit(CHILD_SETUP);
+        }
         child_run(data, len, lim);
     }
     close(fpipe[1]);
@@ -542,6 +586,8 @@ out:
     if (rc < 0)
         extracted_release(out);
     sage_free(r.body);
+    if (dfd >= 0)
+        close(dfd);
     for (int i = 0; i < 2; i++) {
         if (fpipe[i] >= 0)
             close(fpipe[i]);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "extract.h"
 #include "layout.h"
 #include "log.h"
 
@@ -26,6 +27,9 @@ static const struct sage_opt options[OPT__COUNT] = {
                            "fail the build, writing no index, past N failed files (-1: no limit)" },
     [OPT_SHARD] = { "shard", 0, "SAGE_SHARD", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "I/N",
                     "build only shard I of N (a deterministic part of the corpus)" },
+    [OPT_THREADS] = { "threads", 'j', "SAGE_THREADS", SAGE_OPT_INT, "0", 0, 256, 0, CMD_BUILD, "N",
+                      "threads extracting files in parallel (0: one per core); the index "
+                      "is the same for any N" },
     [OPT_QUIET] = { "quiet", 'q', "SAGE_QUIET", SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_BUILD, NULL,
                     "no progress and no per-file warnings" },
     [OPT_MAX_ENTRIES] = { "max-archive-entries", 0, "SAGE_MAX_ARCHIVE_ENTRIES", SAGE_OPT_INT,
@@ -131,6 +135,14 @@ int main(int argc, char **argv)
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
+    }
+    if (strcmp(argv[1], "__pdf-child") == 0 && argc == 3) {
+        /* the PDF parser's own process, started by extract_pdf */
+        char *end;
+        unsigned long pages = strtoul(argv[2], &end, 10);
+        if (*end || pages == 0 || pages > UINT32_MAX)
+            return 2;
+        extract_pdf_child((uint32_t)pages);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("sage-indexer %s (index format %d.%d)\n", SAGE_VERSION,
