@@ -341,35 +341,12 @@ static int cmp_cursor_doc(const void *a, const void *b)
     return (x->doc > y->doc) - (x->doc < y->doc);
 }
 
-struct qctx {
-    char terms[SAGE_QUERY_TERMS_MAX][SAGE_TERM_MAX * 4 + 1];
-    size_t lens[SAGE_QUERY_TERMS_MAX];
-    uint32_t weight[SAGE_QUERY_TERMS_MAX];
-    size_t n;
-};
-
-static int q_token(void *ctx, const struct sage_token *t)
-{
-    struct qctx *q = ctx;
-    for (size_t i = 0; i < q->n; i++)
-        if (q->lens[i] == t->term_len && memcmp(q->terms[i], t->term, t->term_len) == 0) {
-            q->weight[i]++;
-            return 0;
-        }
-    if (q->n < SAGE_QUERY_TERMS_MAX) {
-        memcpy(q->terms[q->n], t->term, t->term_len + 1);
-        q->lens[q->n] = t->term_len;
-        q->weight[q->n++] = 1;
-    }
-    return 0;
-}
-
 int sage_bm25_search(const struct sage_index *ix, struct sage_tokenizer *tk, const char *q,
                      const struct sage_bm25_opts *o, struct sage_results *out,
                      struct sage_err *err)
 {
     int rc = 0;
-    struct qctx *qc = sage_calloc(1, sizeof(*qc));
+    struct sage_qterms *qc = sage_calloc(1, sizeof(*qc));
     struct cursor *cur = NULL, **live = NULL;
     struct scorer s = { ix, o->k1 > 0 ? o->k1 : 1.2, o->b > 0 ? o->b : 0.75, 0 };
     size_t n = 0, nh = 0, k = o->k;
@@ -379,7 +356,7 @@ int sage_bm25_search(const struct sage_index *ix, struct sage_tokenizer *tk, con
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate query");
         goto out;
     }
-    if (sage_tokenize(tk, q, strlen(q), q_token, qc) != 0) {
+    if (sage_qterms_collect(tk, q, strlen(q), qc) < 0) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot tokenize query");
         goto out;
     }
@@ -392,7 +369,7 @@ int sage_bm25_search(const struct sage_index *ix, struct sage_tokenizer *tk, con
     }
     for (size_t i = 0; i < qc->n; i++) {
         struct sage_term_info ti;
-        int found = sage_index_lookup(ix, qc->terms[i], qc->lens[i], &ti, err);
+        int found = sage_index_lookup(ix, qc->term[i], qc->len[i], &ti, err);
         if (found < 0) {
             rc = found;
             goto out;
@@ -400,7 +377,7 @@ int sage_bm25_search(const struct sage_index *ix, struct sage_tokenizer *tk, con
         if (!found)
             continue;
         if (cursor_init(&s, &cur[n], &ti, qc->weight[i]) < 0) {
-            rc = CORRUPT("postings of '%s' are damaged", qc->terms[i]);
+            rc = CORRUPT("postings of '%s' are damaged", qc->term[i]);
             goto out;
         }
         live[n] = &cur[n];

@@ -11,33 +11,37 @@
 #define BM25_K1 1.2
 #define BM25_B 0.75
 
-struct qterms {
-    char term[SAGE_QUERY_TERMS_MAX][SAGE_TERM_MAX * 4 + 1];
-    size_t n;
-};
-
-static int collect_query(void *ctx, const struct sage_token *t)
+int sage_qterms_find(const struct sage_qterms *qt, const char *term, size_t len)
 {
-    struct qterms *q = ctx;
-    for (size_t i = 0; i < q->n; i++)
-        if (strcmp(q->term[i], t->term) == 0)
-            return 0;
-    if (q->n == SAGE_QUERY_TERMS_MAX)
-        return 0;       /* further terms are ignored */
-    memcpy(q->term[q->n++], t->term, t->term_len + 1);
-    return 0;
-}
-
-static int term_index(const struct qterms *q, const char *term)
-{
-    for (size_t i = 0; i < q->n; i++)
-        if (strcmp(q->term[i], term) == 0)
+    for (size_t i = 0; i < qt->n; i++)
+        if (qt->len[i] == len && memcmp(qt->term[i], term, len) == 0)
             return (int)i;
     return -1;
 }
 
+static int collect_term(void *ctx, const struct sage_token *t)
+{
+    struct sage_qterms *q = ctx;
+    int i = sage_qterms_find(q, t->term, t->term_len);
+    if (i >= 0) {
+        q->weight[i]++;
+    } else if (q->n < SAGE_QUERY_TERMS_MAX) {
+        memcpy(q->term[q->n], t->term, t->term_len + 1);
+        q->len[q->n] = t->term_len;
+        q->weight[q->n++] = 1;
+    }
+    return 0;
+}
+
+int sage_qterms_collect(struct sage_tokenizer *tk, const char *q, size_t len,
+                        struct sage_qterms *out)
+{
+    memset(out, 0, sizeof(*out));
+    return sage_tokenize(tk, q, len, collect_term, out) == 0 ? 0 : -SAGE_ENOMEM;
+}
+
 struct doc_count {
-    const struct qterms *q;
+    const struct sage_qterms *q;
     uint32_t tf[SAGE_QUERY_TERMS_MAX];
     uint64_t len;
 };
@@ -45,7 +49,7 @@ struct doc_count {
 static int count_doc(void *ctx, const struct sage_token *t)
 {
     struct doc_count *d = ctx;
-    int i = term_index(d->q, t->term);
+    int i = sage_qterms_find(d->q, t->term, t->term_len);
     d->len++;
     if (i >= 0)
         d->tf[i]++;
@@ -64,7 +68,7 @@ int sage_scan_search(const struct sage_reader *r, struct sage_tokenizer *tk, con
                      size_t k, struct sage_results *out, struct sage_err *err)
 {
     int rc = 0;
-    struct qterms *qt = sage_calloc(1, sizeof(*qt));
+    struct sage_qterms *qt = sage_calloc(1, sizeof(*qt));
     struct sage_bytes text = { 0 };
     struct sage_rectab tab;
     uint32_t *tfs = NULL;
@@ -79,7 +83,7 @@ int sage_scan_search(const struct sage_reader *r, struct sage_tokenizer *tk, con
         rc = sage_err_set(err, SAGE_ECORRUPT, "index has no text section");
         goto out;
     }
-    if ((rc = sage_tokenize(tk, q, strlen(q), collect_query, qt)) < 0) {
+    if ((rc = sage_qterms_collect(tk, q, strlen(q), qt)) < 0) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot tokenize query");
         goto out;
     }
@@ -162,7 +166,7 @@ struct match {
 };
 
 struct match_list {
-    const struct qterms *q;
+    const struct sage_qterms *q;
     struct match m[SNIPPET_MATCHES_MAX];
     size_t n;
 };
@@ -170,7 +174,7 @@ struct match_list {
 static int collect_match(void *ctx, const struct sage_token *t)
 {
     struct match_list *ml = ctx;
-    int i = term_index(ml->q, t->term);
+    int i = sage_qterms_find(ml->q, t->term, t->term_len);
     if (i >= 0)
         ml->m[ml->n++] = (struct match){ t->off, t->len, i };
     return ml->n == SNIPPET_MATCHES_MAX;    /* enough to choose a window */
@@ -223,7 +227,7 @@ int sage_snippet(struct sage_tokenizer *tk, const char *q, const char *text, siz
                  struct sage_err *err)
 {
     int rc = 0;
-    struct qterms *qt = sage_calloc(1, sizeof(*qt));
+    struct sage_qterms *qt = sage_calloc(1, sizeof(*qt));
     struct match_list *ml = sage_calloc(1, sizeof(*ml));
     struct obuf o = { 0 };
     *out = NULL;
@@ -231,7 +235,7 @@ int sage_snippet(struct sage_tokenizer *tk, const char *q, const char *text, siz
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate snippet");
         goto out;
     }
-    if (sage_tokenize(tk, q, strlen(q), collect_query, qt) < 0 ||
+    if (sage_qterms_collect(tk, q, strlen(q), qt) < 0 ||
         (ml->q = qt, sage_tokenize(tk, text, len, collect_match, ml) < 0)) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot tokenize snippet");
         goto out;

@@ -15,6 +15,22 @@
 
 #define SAGE_QUERY_TERMS_MAX 32
 
+/* A query's distinct terms in order of first appearance (at most
+ * SAGE_QUERY_TERMS_MAX; later ones are ignored), each with the number of
+ * times it occurs: how every ranking path reads a query. */
+struct sage_qterms {
+    char term[SAGE_QUERY_TERMS_MAX][SAGE_TERM_MAX * 4 + 1];
+    size_t len[SAGE_QUERY_TERMS_MAX];
+    uint32_t weight[SAGE_QUERY_TERMS_MAX];
+    size_t n;
+};
+
+/* Tokenizes q into *out (zeroed first). 0, or -SAGE_ENOMEM. */
+int sage_qterms_collect(struct sage_tokenizer *tk, const char *q, size_t len,
+                        struct sage_qterms *out);
+/* Index of term in qt, or -1. */
+int sage_qterms_find(const struct sage_qterms *qt, const char *term, size_t len);
+
 struct sage_hit {
     uint64_t doc;           /* document number (record index in DOCS and TEXT) */
     double score;

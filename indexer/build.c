@@ -52,7 +52,6 @@ struct build {
     struct archive_limits alim;
     struct pdf_limits plim;
     struct crawl_opts crawl;
-    magic_t magic;
     long long max_file;
     uint64_t shard_i, shard_n;  /* shard_n 0: no sharding */
     uint64_t n_docs, n_bytes, n_skipped, n_failed, n_dupes, n_chunks, n_ocr;
@@ -312,6 +311,8 @@ static int add_jsonl(struct build *b, const char *path, const char *rel, const c
     return 0;
 }
 
+/* Reads a whole file. -1 (with why) when it cannot be read, -2 when policy
+ * leaves it out (too large, not a regular file). */
 static int read_file(const char *path, long long max, uint8_t **out, size_t *len, const char **why)
 {
     struct stat st;
@@ -326,7 +327,7 @@ static int read_file(const char *path, long long max, uint8_t **out, size_t *len
     if (!S_ISREG(st.st_mode) || st.st_size > max) {
         *why = S_ISREG(st.st_mode) ? "larger than --max-file-size" : "not a regular file";
         close(fd);
-        return -1;
+        return -2;
     }
     uint8_t *buf = sage_malloc((size_t)st.st_size + 1);
     size_t got = 0;
@@ -659,10 +660,9 @@ static void run_job(const struct build *b, magic_t magic, struct job *j)
     uint8_t *data = NULL;
     const char *why = NULL;
     struct xctx c = { b, magic, j->library, &j->units };
-    if (read_file(j->path, b->max_file, &data, &j->len, &why) < 0) {
-        int policy = strcmp(why, "larger than --max-file-size") == 0 ||
-                     strcmp(why, "not a regular file") == 0;
-        if (!unit_add(&j->units, policy ? U_SKIP : U_FAIL, j->path, why))
+    int rr = read_file(j->path, b->max_file, &data, &j->len, &why);
+    if (rr < 0) {
+        if (!unit_add(&j->units, rr == -2 ? U_SKIP : U_FAIL, j->path, why))
             unit_add(&j->units, U_FATAL, j->path, NULL);
         j->len = 0;
         return;
@@ -996,13 +996,13 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
     }
-    b->magic = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_TAR |
-                          MAGIC_ERROR);
-    if (!b->magic || magic_load(b->magic, NULL) < 0) {
-        fprintf(stderr, "sage-indexer build: cannot load libmagic's database: %s\n",
-                b->magic ? magic_error(b->magic) : "out of memory");
+    /* each extraction thread opens its own handle; fail early if none can */
+    magic_t m = magic_new();
+    if (!m) {
+        fprintf(stderr, "sage-indexer build: cannot load libmagic's database\n");
         return 1;
     }
+    magic_close(m);
     return 0;
 }
 
@@ -1148,8 +1148,6 @@ out:
     json_decref(b.skipped);
     json_decref(b.doc_list);
     json_decref(b.report);
-    if (b.magic)
-        magic_close(b.magic);
     sage_free(b.seen);
     sage_rectab_builder_release(&b.docs);
     sage_chunkstore_builder_release(&b.text);

@@ -111,7 +111,8 @@ void registry_free(struct registry *reg)
     sage_free(reg);
 }
 
-/* The sidecar's checksum when it names this file, else "". */
+/* The checksum in the sidecar FILE.sha256 (not recomputed: verify has
+ * checked every byte), else "". */
 static void read_sidecar(const char *file, char *hex)
 {
     char path[PATH_MAX + 8], line[256];

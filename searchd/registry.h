@@ -20,7 +20,7 @@ struct snapshot {
     int refs;                   /* atomic */
     char *name;                 /* index name (NAME of NAME.sage or of the symlink) */
     char *file;                 /* the file it was loaded from (symlink resolved) */
-    char sha256[65];            /* from the sidecar when it matches, else computed */
+    char sha256[65];            /* from the NAME.sage.sha256 sidecar, "" without one */
     uint64_t generation;        /* 1 for the first load of a name, +1 per swap */
     struct timespec loaded_at;  /* wall clock, for /v1/indexes */
     uint64_t size;
