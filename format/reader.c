@@ -222,6 +222,10 @@ int sage_reader_open(const char *path, unsigned flags, struct sage_reader **out,
     if ((rc = reader_new(path, &r, err)) < 0)
         goto out;
     r->size = (size_t)st.st_size;
+    r->info.st = (struct sage_file_stat){
+        (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+        (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+        (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec };
     if (r->size > 0) {
         void *m = mmap(NULL, r->size, PROT_READ,
                        MAP_SHARED | (flags & SAGE_OPEN_POPULATE ? MAP_POPULATE : 0), fd, 0);

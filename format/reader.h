@@ -24,12 +24,20 @@ struct sage_section {
     const uint8_t *data;        /* stored bytes inside the mapping, len long */
 };
 
+/* What fstat said of the file that was mapped (all zero for an image in
+ * memory): identifies this version of the file, see stamp.h. */
+struct sage_file_stat {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+};
+
 struct sage_reader_info {
     uint16_t major, minor;
     uint32_t header_len;
     uint32_t n_sections;
     uint64_t file_size, n_docs, n_chunks;
     uint64_t header_checksum, file_checksum;
+    struct sage_file_stat st;
 };
 
 /* Decoded section bytes: a pointer into the mapping for raw sections, an

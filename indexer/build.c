@@ -32,6 +32,7 @@
 #include "log.h"
 #include "mpjson.h"
 #include "rectab.h"
+#include "stamp.h"
 #include "writer.h"
 
 #define SKIPPED_LISTED 1000
@@ -1129,6 +1130,15 @@ int cmd_build(struct cli *c)
         sage_log(SAGE_LOG_ERROR, "cannot build '%s': %s", out, err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
+    /* read back what was written, so the file starts out with a stamp and
+     * a searchd on this host serves it without verifying it again */
+    int vrc = sage_stamp_verify(out, &err);
+    if (vrc == -SAGE_ECORRUPT) {
+        sage_log(SAGE_LOG_ERROR, "'%s' does not read back as written: %s", out, err.msg);
+        goto out;
+    }
+    if (vrc < 0)
+        sage_log(SAGE_LOG_WARN, "'%s' written but not stamped: %s", out, err.msg);
     sage_log(SAGE_LOG_INFO, "wrote '%s': %llu documents, %llu chunks, %.1f MB of text; "
              "%llu skipped, %llu failed, %llu duplicates, %llu need OCR; sha256 %s", out,
              (unsigned long long)b.n_docs, (unsigned long long)b.n_chunks,

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "mpjson.h"
 #include "reader.h"
+#include "stamp.h"
 
 /* Build record of r as JSON (new reference), or NULL with err set. */
 static json_t *build_record(const struct sage_reader *r, struct sage_err *err)
@@ -129,11 +130,14 @@ int cmd_verify(struct cli *c)
     for (int i = 0; i < c->n_args; i++) {
         struct sage_err err = { 0 };
         struct sage_reader *r = NULL;
-        if (sage_reader_open(c->args[i], SAGE_OPEN_VERIFY, &r, &err) < 0) {
+        int64_t t = 0;
+        if (sage_reader_open(c->args[i], 0, &r, &err) < 0 ||
+            (t = sage_stamp_clock(r), sage_reader_verify(r, &err) < 0) ||
+            (c->v[OPT_STAMP].num && sage_stamp_write(c->args[i], r, t, &err) < 0)) {
             sage_log(SAGE_LOG_ERROR, "%s", err.msg);
             status = 1;
         } else {
-            printf("%s: ok\n", c->args[i]);
+            printf("%s: ok%s\n", c->args[i], c->v[OPT_STAMP].num ? ", stamped" : "");
         }
         sage_reader_close(r);
     }

@@ -82,6 +82,9 @@ static const struct sage_opt options[OPT__COUNT] = {
                          0, "text|json", "format of log lines on stderr" },
     [OPT_VERBOSE] = { "verbose", 'v', "SAGE_VERBOSE", SAGE_OPT_BOOL, NULL, 0, 1, 0, 0, NULL,
                       "log each file as it is indexed or skipped" },
+    [OPT_STAMP] = { "stamp", 0, NULL, SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_VERIFY, NULL,
+                    "record the successful check in a .FILE.verified stamp, so that "
+                    "sage-searchd serves this version of the file without reading it again" },
 };
 
 static const struct {

@@ -198,11 +198,12 @@ int api_indexes(struct mg_connection *c, void *data)
     for (size_t i = 0; i < n; i++) {
         const struct sage_reader_info *in = sage_reader_info(all[i]->reader);
         json_array_append_new(list, json_pack(
-            "{s:s, s:s, s:s?, s:I, s:I, s:o, s:{s:I, s:I}, s:O, s:{s:i, s:i}}",
+            "{s:s, s:s, s:s?, s:I, s:I, s:o, s:s, s:f, s:{s:I, s:I}, s:O, s:{s:i, s:i}}",
             "name", all[i]->name, "file", all[i]->file,
             "sha256", all[i]->sha256[0] ? all[i]->sha256 : NULL,
             "size", (json_int_t)all[i]->size, "generation", (json_int_t)all[i]->generation,
             "loaded_at", iso_time(&all[i]->loaded_at),
+            "verified", all[i]->stamped ? "stamp" : "full", "load_ms", all[i]->load_ms,
             "counts", "documents", (json_int_t)in->n_docs, "chunks", (json_int_t)in->n_chunks,
             "build", all[i]->build, "format", "major", in->major, "minor", in->minor));
     }

@@ -15,7 +15,7 @@
 enum {
     O_LISTEN, O_INDEX_DIR, O_THREADS, O_POLL, O_KEYS, O_KEYS_FILE, O_ADMIN, O_ADMIN_FILE,
     O_ALLOW_OPEN, O_TLS_CERT, O_TLS_KEY, O_MAX_QUERY, O_MAX_K, O_MAX_BODY, O_TIMEOUT, O_RATE,
-    O_BURST, O_CORS, O_ACCESS_LOG, O_PORT_FILE, O_LOG_FORMAT, O__COUNT
+    O_BURST, O_CORS, O_ACCESS_LOG, O_PORT_FILE, O_LOG_FORMAT, O_VERIFY, O__COUNT
 };
 
 static const struct sage_opt options[O__COUNT] = {
@@ -61,6 +61,9 @@ static const struct sage_opt options[O__COUNT] = {
                       "write the bound port here once listening" },
     [O_LOG_FORMAT] = { "log-format", 0, "SAGE_LOG_FORMAT", SAGE_OPT_STR, "text", 0, 0, 0, 0,
                        "text|json", "format of log lines on stderr" },
+    [O_VERIFY] = { "verify", 0, "SAGE_VERIFY", SAGE_OPT_STR, "stamp", 0, 0, 0, 0, "stamp|always",
+                   "read every byte of a file before serving it: once per file version "
+                   "(kept in a .NAME.verified stamp), or at every load" },
 };
 
 static int is_loopback(const char *listen)
@@ -114,6 +117,11 @@ int main(int argc, char **argv)
         goto out;
     }
     sage_log_setup("sage-searchd", SAGE_LOG_INFO, strcmp(lf, "json") == 0);
+    const char *vm = v[O_VERIFY].str;
+    if (strcmp(vm, "stamp") != 0 && strcmp(vm, "always") != 0) {
+        fprintf(stderr, "sage-searchd: --verify: expected stamp or always, got '%s'\n", vm);
+        goto out;
+    }
     if (!v[O_INDEX_DIR].str) {
         fprintf(stderr, "sage-searchd: --index-dir is required\n");
         goto out;
@@ -189,6 +197,7 @@ int main(int argc, char **argv)
         sage_log(SAGE_LOG_ERROR, "out of memory");
         goto out;
     }
+    registry_set_verify_always(app.reg, strcmp(vm, "always") == 0);
     /* the signals are taken by sigwait below, in no other thread */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

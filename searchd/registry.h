@@ -27,6 +27,8 @@ struct snapshot {
     struct sage_reader *reader;
     struct sage_searcher *searcher;
     json_t *build;              /* the build record */
+    int stamped;                /* full verify skipped: a stamp vouched for the file */
+    double load_ms;             /* open + verify (or stamp check) + searcher */
 };
 
 struct registry;
@@ -39,6 +41,10 @@ struct registry_stats {
 /* Creates a registry over dir; nothing is loaded until registry_scan. */
 int registry_new(const char *dir, struct registry **out);
 void registry_free(struct registry *reg);
+
+/* always: verify every byte of every file loaded, even one a verification
+ * stamp (stamp.h) vouches for. Off by default. Call before the first scan. */
+void registry_set_verify_always(struct registry *reg, int always);
 
 /* Compares the directory with what is loaded and loads, swaps or unloads
  * (serialized: concurrent calls wait). Returns the number of changes. */

@@ -5,7 +5,11 @@
 # awk). Each size is timed with the file in the page cache (median of
 # SAGE_BENCH_RUNS) and evicted from it first (one run, posix_fadvise through
 # dd iflag=nocache), next to sage-indexer verify and info on the same file,
-# which show how much of start-up is the full verification. Corpora and
+# which show how much of start-up is the full verification. searchd verifies
+# a file in full once per file version and keeps a stamp (.NAME.verified);
+# ready_ms and ready_cold are starts with the stamp in place (the usual
+# restart), first_ms a start with the stamp removed (a file never seen) and
+# always_ms --verify=always (every byte read at every start). Corpora and
 # indexes stay in SAGE_BENCH_DIR and are reused.
 #   SAGE_BENCH_SIZES   corpus sizes in MB (default "100 300 1700": the last
 #                      gives an index of about 1 GB)
@@ -74,9 +78,10 @@ make_corpus() {
 # port file is part of the figure.
 time_ready() {
     local dir=$1 port t0 t1 reply
+    shift
     rm -f "$work/port"
     t0=$(now_us)
-    "$searchd" --index-dir "$dir" --listen 127.0.0.1:0 --port-file "$work/port" \
+    "$searchd" --index-dir "$dir" --listen 127.0.0.1:0 --port-file "$work/port" "$@" \
         2>"$work/searchd.log" &
     pid=$!
     until [ -s "$work/port" ]; do
@@ -104,8 +109,9 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ms_of() { local t0 t1; t0=$(now_us); "$@" >/dev/null; t1=$(now_us); echo $(((t1 - t0) / 1000)); }
 evict() { dd if="$1" iflag=nocache count=0 status=none; }
 
-printf '%-9s %-10s %-10s %-10s %-11s %-10s %-9s\n' corpus index build_s ready_ms \
-    ready_cold verify_ms open_ms
+fmt='%-9s %-10s %-10s %-10s %-11s %-10s %-10s %-10s %-9s\n'
+# shellcheck disable=SC2059
+printf "$fmt" corpus index build_s ready_ms ready_cold first_ms always_ms verify_ms open_ms
 for mb in $sizes; do
     corpus=$work/corpus-$mb
     dir=$work/idx-$mb
@@ -123,11 +129,17 @@ for mb in $sizes; do
     warm=$(for _ in $(seq "$runs"); do time_ready "$dir"; done | median)
     evict "$dir/bench.sage"
     cold=$(time_ready "$dir")
+    first=$(for _ in $(seq "$runs"); do rm -f "$dir/.bench.sage.verified"; time_ready "$dir"
+            done | median)
+    always=$(for _ in $(seq "$runs"); do time_ready "$dir" --verify=always; done | median)
     verify=$(for _ in $(seq 3); do ms_of "$indexer" verify "$dir/bench.sage"; done | median)
     open=$(for _ in $(seq 3); do ms_of "$indexer" info "$dir/bench.sage"; done | median)
-    printf '%-9s %-10s %-10s %-10s %-11s %-10s %-9s\n' "${mb}MB" \
-        "$((size / 1000000))MB" "$build_s" "$warm" "$cold" "$verify" "$open"
+    # shellcheck disable=SC2059
+    printf "$fmt" "${mb}MB" "$((size / 1000000))MB" "$build_s" "$warm" "$cold" "$first" \
+        "$always" "$verify" "$open"
 done
-echo "ready_ms: median of $runs warm runs; ready_cold: index evicted from the page cache first;"
+echo "ready_ms: median of $runs warm runs with a verification stamp; ready_cold: the same with"
+echo "the index evicted from the page cache first; first_ms: stamp removed before each start"
+echo "(searchd verifies in full, then stamps); always_ms: --verify=always;"
 echo "verify_ms / open_ms: sage-indexer verify / info on the same file (warm), the cost of"
 echo "the full check searchd makes before serving, and of opening alone"

@@ -8,6 +8,7 @@
 #include <sys/file.h>
 
 #include "reader.h"
+#include "stamp.h"
 #include "writer.h"
 
 #define KIND_UNKNOWN 999u
@@ -143,7 +144,13 @@ static void test_roundtrip_kinds_codecs(void **state)
     uint8_t *img = ut_read_file(path, &len);
     struct sage_reader *m = NULL;
     assert_int_equal(sage_reader_open_mem(img, len, SAGE_OPEN_VERIFY, &m, &err), 0);
-    assert_memory_equal(sage_reader_info(m), sage_reader_info(r), sizeof(struct sage_reader_info));
+    /* the same header fields; only a file has fstat identity (stamp.h) */
+    struct sage_reader_info im = *sage_reader_info(m), ir = *sage_reader_info(r);
+    assert_int_equal(im.st.ino, 0);
+    assert_int_equal(ir.st.size, len);
+    assert_true(ir.st.ino != 0 && ir.st.ctime_ns > 0);
+    memset(&ir.st, 0, sizeof(ir.st));
+    assert_memory_equal(&im, &ir, sizeof(im));
     assert_memory_equal(sage_reader_base(r), img, len);
     sage_reader_close(m);
     sage_reader_close(r);
@@ -988,6 +995,57 @@ static void test_oom_reader(void **state)
     assert_true(n > 3 && n < 1000);
 }
 
+/* Stamps: written only for a verification that began after the file's
+ * ctime, valid for that file version only, void after any change. */
+static void test_stamp(void **state)
+{
+    struct ut_scratch *s = *state;
+    char path[PATH_MAX], other[PATH_MAX], stamp[PATH_MAX];
+    uint8_t data[3000];
+    struct sage_err err = { 0 };
+    struct sage_reader *r = NULL, *o = NULL;
+    ut_fill(data, sizeof(data), 9);
+    const struct sec secs[] = { { SAGE_SECTION_BUILD, SAGE_CODEC_RAW, data, sizeof(data) } };
+    ut_path(path, sizeof(path), s->dir, "st.sage");
+    ut_path(other, sizeof(other), s->dir, "other.sage");
+    ut_path(stamp, sizeof(stamp), s->dir, ".st.sage.verified");
+    assert_int_equal(write_index(path, secs, 1, 0, 0, NULL, &err), 0);
+    assert_int_equal(write_index(other, secs, 1, 0, 0, NULL, &err), 0);
+    assert_int_equal(sage_reader_open(path, 0, &r, &err), 0);
+    assert_int_equal(sage_reader_open(other, 0, &o, &err), 0);
+    int64_t ctime = sage_reader_info(r)->st.ctime_ns;
+    assert_false(sage_stamp_valid(path, r));
+    /* a verification that may have begun in the ctime's tick: no stamp */
+    assert_int_equal(sage_stamp_write(path, r, ctime, &err), 0);
+    assert_false(ut_exists(stamp));
+    int64_t t = sage_stamp_clock(r);
+    assert_true(t > ctime);
+    assert_int_equal(sage_reader_verify(r, &err), 0);
+    assert_int_equal(sage_stamp_write(path, r, t, &err), 0);
+    assert_true(ut_exists(stamp));
+    assert_true(sage_stamp_valid(path, r));
+    assert_false(sage_stamp_valid(other, o));      /* no stamp of its own */
+    /* the same bytes under another inode: the stamp is not its */
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s.verified'", stamp, other);
+    assert_int_equal(system(cmd), 0);
+    assert_false(sage_stamp_valid(other, o));
+    sage_reader_close(o);
+    /* any change to the file (here only its times) voids the stamp */
+    assert_int_equal(utimensat(AT_FDCWD, path, NULL, 0), 0);
+    sage_reader_close(r);
+    assert_int_equal(sage_reader_open(path, 0, &r, &err), 0);
+    assert_false(sage_stamp_valid(path, r));
+    sage_reader_close(r);
+    /* a damaged stamp vouches for nothing, and stamping needs a real path */
+    ut_write_bytes(stamp, "sage-verified 1 x\n", 18);
+    assert_int_equal(sage_reader_open(path, 0, &r, &err), 0);
+    assert_false(sage_stamp_valid(path, r));
+    sage_reader_close(r);
+    ut_path(other, sizeof(other), s->dir, "missing/x.sage");
+    assert_int_equal(sage_stamp_verify(other, &err), -SAGE_ENOTFOUND);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, ut_scratch_setup, ut_scratch_teardown)
 
 int main(void)
@@ -1014,6 +1072,7 @@ int main(void)
         T(test_io_short_writes_and_eintr),
         T(test_oom_writer),
         T(test_oom_reader),
+        T(test_stamp),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, NULL, NULL);
