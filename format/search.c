@@ -195,7 +195,7 @@ void sage_searcher_free(struct sage_searcher *s)
 int sage_searcher_tokenizer(const struct sage_searcher *s, struct sage_tokenizer **out,
                             struct sage_err *err)
 {
-    struct sage_tokenizer_opts o = { s->stemmer, NULL, 0 };
+    struct sage_tokenizer_opts o = { .stemmer = s->stemmer };
     if (s->stopwords) {
         o.stopwords = sage_stopwords_english;
         o.n_stopwords = sage_n_stopwords_english;

@@ -1,10 +1,18 @@
 /* Word splitting and normalization on utf8proc and libstemmer. ASCII words
- * take a fast path (lower-casing is all NFKC and case folding do to them). */
+ * take a fast path (lower-casing is all NFKC and case folding do to them).
+ * Stemming is the dearest step (a third of the indexer's committing thread
+ * on the Debian-docs corpus), and words follow Zipf's law, so a bulk
+ * indexer may ask for a cache: a direct-mapped table from a word's bytes,
+ * as they appear in the text, to what normalize made of them (the term, or
+ * "dropped", or "stop word"). A hit skips case folding, the stop-word search
+ * and the stemmer; a collision evicts. Words or terms longer than a slot
+ * holds are not cached. The result is the same with or without it. */
 #include "tokenize.h"
 
 #include <libstemmer.h>
 #include <string.h>
 #include <utf8proc.h>
+#include <xxhash.h>
 
 #include "alloc.h"
 
@@ -16,10 +24,22 @@ const char *const sage_stopwords_english[] = {
 const size_t sage_n_stopwords_english =
     sizeof(sage_stopwords_english) / sizeof(*sage_stopwords_english);
 
+#define CACHE_WORD 30    /* longest word (bytes) a cache slot holds */
+#define CACHE_TERM 30    /* longest term */
+
+struct cache_slot {
+    uint8_t word_len;       /* 0: empty */
+    int8_t term_len;        /* what normalize returned: -2, 0 or the length */
+    char word[CACHE_WORD];
+    char term[CACHE_TERM];
+};
+
 struct sage_tokenizer {
     struct sb_stemmer *stemmer;     /* NULL: no stemming */
     char **stop;                    /* sorted, owned */
     size_t n_stop;
+    struct cache_slot *cache;       /* NULL: no cache */
+    size_t cache_mask;
     char term[SAGE_TERM_MAX * 4 + 1];
 };
 
@@ -54,6 +74,14 @@ int sage_tokenizer_new(const struct sage_tokenizer_opts *opts, struct sage_token
         }
         qsort(tk->stop, tk->n_stop, sizeof(*tk->stop), cmp_strp);
     }
+    if (opts && opts->cache_bits) {
+        size_t n = (size_t)1 << (opts->cache_bits > 24 ? 24 : opts->cache_bits);
+        if (!(tk->cache = sage_calloc(n, sizeof(*tk->cache)))) {
+            sage_tokenizer_free(tk);
+            return sage_err_set(err, SAGE_ENOMEM, "cannot allocate the term cache");
+        }
+        tk->cache_mask = n - 1;
+    }
     *out = tk;
     return 0;
 }
@@ -67,6 +95,7 @@ void sage_tokenizer_free(struct sage_tokenizer *tk)
     for (size_t i = 0; i < tk->n_stop; i++)
         sage_free(tk->stop[i]);
     sage_free(tk->stop);
+    sage_free(tk->cache);
     sage_free(tk);
 }
 
@@ -94,7 +123,7 @@ static int is_word_cp(utf8proc_int32_t cp)
 /* Normalizes word w[0, n) into tk->term; returns its length, 0 to drop it,
  * -2 for a stop word (dropped, but it takes a position), or -1 when out of
  * memory. */
-static int normalize(struct sage_tokenizer *tk, const uint8_t *w, size_t n)
+static int normalize_word(struct sage_tokenizer *tk, const uint8_t *w, size_t n)
 {
     size_t len = 0;
     int ascii = 1;
@@ -142,6 +171,30 @@ static int normalize(struct sage_tokenizer *tk, const uint8_t *w, size_t n)
     return (int)len;
 }
 
+/* normalize_word through the cache, when there is one. */
+static int normalize(struct sage_tokenizer *tk, const uint8_t *w, size_t n)
+{
+    if (!tk->cache || n > CACHE_WORD)
+        return normalize_word(tk, w, n);
+    struct cache_slot *c = &tk->cache[XXH3_64bits(w, n) & tk->cache_mask];
+    if (c->word_len == n && memcmp(c->word, w, n) == 0) {
+        if (c->term_len > 0) {
+            memcpy(tk->term, c->term, (size_t)c->term_len);
+            tk->term[c->term_len] = '\0';
+        }
+        return c->term_len;
+    }
+    int tl = normalize_word(tk, w, n);
+    if (tl >= -2 && tl != -1 && tl <= CACHE_TERM) {
+        c->word_len = (uint8_t)n;
+        c->term_len = (int8_t)tl;
+        memcpy(c->word, w, n);
+        if (tl > 0)
+            memcpy(c->term, tk->term, (size_t)tl);
+    }
+    return tl;
+}
+
 int sage_tokenize(struct sage_tokenizer *tk, const char *text, size_t len, sage_token_fn fn,
                   void *ctx)
 {
@@ -152,7 +205,9 @@ int sage_tokenize(struct sage_tokenizer *tk, const char *text, size_t len, sage_
     while (i <= len) {
         utf8proc_int32_t cp = -1;
         utf8proc_ssize_t k = 1;
-        if (i < len) {
+        if (i < len && p[i] < 0x80) {
+            cp = p[i];
+        } else if (i < len) {
             k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
             if (k <= 0)
                 k = 1, cp = -1;     /* an invalid byte ends a word */

@@ -30,6 +30,8 @@ struct sage_tokenizer_opts {
     const char *stemmer;                /* Snowball algorithm ("english", "porter"), NULL: none */
     const char *const *stopwords;       /* normalized words dropped before stemming */
     size_t n_stopwords;                 /* they still take a position */
+    unsigned cache_bits;                /* > 0: remember 2^cache_bits words' terms (a bulk
+                                         * indexer's setting: 16 costs 5 MiB, see below) */
 };
 
 /* The 33 English stop words of Lucene's EnglishAnalyzer, the usual BM25

@@ -25,7 +25,7 @@
 #define REF_SLOTS 16384     /* reference term table, power of two */
 
 static const struct sage_tokenizer_opts english = {
-    "english", sage_stopwords_english, 33
+    .stemmer = "english", .stopwords = sage_stopwords_english, .n_stopwords = 33
 };
 
 /* ---- deterministic randomness ---- */

@@ -170,7 +170,8 @@ static void test_len_not_strlen(void **state)
 static void test_stopwords_keep_positions(void **state)
 {
     (void)state;
-    struct sage_tokenizer_opts o = { NULL, sage_stopwords_english, sage_n_stopwords_english };
+    struct sage_tokenizer_opts o = { .stopwords = sage_stopwords_english,
+                                     .n_stopwords = sage_n_stopwords_english };
     struct toks c = { 0 };
     const char *s = "The cat IS on the mat, and it was THERE";
     assert_int_equal(sage_n_stopwords_english, 33);
@@ -185,7 +186,7 @@ static void test_stopwords_keep_positions(void **state)
 
     /* stop words are matched after normalization, before stemming */
     static const char *const custom[] = { "cafe", "running" };
-    struct sage_tokenizer_opts o2 = { "english", custom, 2 };
+    struct sage_tokenizer_opts o2 = { .stemmer = "english", .stopwords = custom, .n_stopwords = 2 };
     memset(&c, 0, sizeof(c));
     s = "CAFÉ runs RUNNING ran";
     assert_int_equal(run(&o2, s, strlen(s), &c), 0);
@@ -264,7 +265,7 @@ static void test_long_words_dropped(void **state)
 static void test_stem_english(void **state)
 {
     (void)state;
-    struct sage_tokenizer_opts o = { "english", NULL, 0 };
+    struct sage_tokenizer_opts o = { .stemmer = "english", .stopwords = NULL, .n_stopwords = 0 };
     expect_terms(&o, "running connections Connected generously cats ponies",
                  "run connect connect generous cat poni");
     /* accents go before stemming */
@@ -274,7 +275,7 @@ static void test_stem_english(void **state)
 static void test_stem_porter(void **state)
 {
     (void)state;
-    struct sage_tokenizer_opts o = { "porter", NULL, 0 };
+    struct sage_tokenizer_opts o = { .stemmer = "porter", .stopwords = NULL, .n_stopwords = 0 };
     /* porter and english differ on "generously" */
     expect_terms(&o, "running connections generously", "run connect gener");
 }
@@ -282,7 +283,7 @@ static void test_stem_porter(void **state)
 static void test_no_stemmer(void **state)
 {
     (void)state;
-    struct sage_tokenizer_opts o = { NULL, NULL, 0 };
+    struct sage_tokenizer_opts o = { .stemmer = NULL, .stopwords = NULL, .n_stopwords = 0 };
     expect_terms(NULL, "running connections", "running connections");
     expect_terms(&o, "running connections", "running connections");
 }
@@ -290,7 +291,7 @@ static void test_no_stemmer(void **state)
 static void test_bad_stemmer(void **state)
 {
     (void)state;
-    struct sage_tokenizer_opts o = { "klingon", NULL, 0 };
+    struct sage_tokenizer_opts o = { .stemmer = "klingon", .stopwords = NULL, .n_stopwords = 0 };
     struct sage_tokenizer *tk = (struct sage_tokenizer *)&o;
     struct sage_err err = { 0 };
     assert_int_equal(sage_tokenizer_new(&o, &tk, &err), -SAGE_EINVAL);
@@ -334,7 +335,8 @@ static void test_reuse(void **state)
     (void)state;
     /* one tokenizer, many texts: no state leaks from one call to the next */
     struct sage_tokenizer *tk = NULL;
-    struct sage_tokenizer_opts o = { "english", sage_stopwords_english, sage_n_stopwords_english };
+    struct sage_tokenizer_opts o = { .stemmer = "english", .stopwords = sage_stopwords_english,
+                                     .n_stopwords = sage_n_stopwords_english };
     assert_int_equal(sage_tokenizer_new(&o, &tk, NULL), 0);
     for (int i = 0; i < 3; i++) {
         struct toks c = { 0 };
@@ -354,7 +356,8 @@ static void test_reuse(void **state)
 static void test_oom(void **state)
 {
     (void)state;
-    struct sage_tokenizer_opts o = { "english", sage_stopwords_english, sage_n_stopwords_english };
+    struct sage_tokenizer_opts o = { .stemmer = "english", .stopwords = sage_stopwords_english,
+                                     .n_stopwords = sage_n_stopwords_english };
     /* every allocation of the constructor may fail; nothing leaks */
     for (long i = 0;; i++) {
         struct sage_tokenizer *tk = NULL;
@@ -371,6 +374,43 @@ static void test_oom(void **state)
         assert_null(tk);
         assert_true(i < 100);
     }
+}
+
+/* The term cache changes nothing: the same tokens with no cache, a large
+ * one and a one-slot one (every word evicts the last), over text with stop
+ * words, repeats, accents, words too long to cache and too long to index. */
+static void test_cache_same_tokens(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "The runners were running; the RUNNERS ran. Caf\xc3\xa9 caf\xc3\xa9 CAFE\xcc\x81 "
+        "and and of internationalizationinternationalizationx "
+        "awordwellbeyondthirtybyteslongrepeated awordwellbeyondthirtybyteslongrepeated "
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+        "\xef\xac\x81les \xef\xac\x81les the the It it IT generously generous \xe2\x91\xa0 42 42";
+    struct toks *want = calloc(1, sizeof(*want)), *got = calloc(1, sizeof(*got));
+    assert_non_null(want);
+    assert_non_null(got);
+    for (unsigned bits = 0; bits <= 16; bits += (bits ? 15 : 1)) {
+        struct sage_tokenizer *tk = NULL;
+        struct sage_tokenizer_opts o = { .stemmer = "english", .stopwords = sage_stopwords_english,
+                                         .n_stopwords = sage_n_stopwords_english,
+                                         .cache_bits = bits };
+        assert_int_equal(sage_tokenizer_new(&o, &tk, NULL), 0);
+        struct toks *c = bits ? got : want;
+        for (int round = 0; round < 2; round++) {   /* the second round hits */
+            memset(c, 0, sizeof(*c));
+            assert_int_equal(sage_tokenize(tk, text, sizeof(text) - 1, collect, c), 0);
+            if (bits) {
+                assert_int_equal(got->n, want->n);
+                assert_memory_equal(got->t, want->t, want->n * sizeof(want->t[0]));
+            }
+        }
+        sage_tokenizer_free(tk);
+    }
+    assert_true(want->n > 15);
+    free(want);
+    free(got);
 }
 
 int main(void)
@@ -396,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_reuse),
         cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_cache_same_tokens),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, NULL, NULL);
