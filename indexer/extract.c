@@ -12,8 +12,8 @@
  * document, and a hostile file should not make every result carry megabytes. */
 #define EXTRACT_MAX_TITLE 4096
 
-/* Text is normalized in segments of about this many bytes, so the UTF-32
- * scratch utf8proc needs stays small whatever the block size. */
+/* A long run of non-ASCII text is normalized in segments of about this many
+ * bytes, so the UTF-32 scratch utf8proc needs stays small whatever the run. */
 #define NORM_SEGMENT ((size_t)64 << 10)
 
 /* A growable byte string with a hard cap on its length. */
@@ -115,35 +115,66 @@ static int put_nfc(struct ubuf *out, struct norm_scratch *sc, const uint8_t *seg
     }
 }
 
-/* Appends s[0..n) to out made valid and NFC. The text is cut into segments
- * just before ASCII bytes: an ASCII character is a starter that never composes
- * with what precedes it, so normalizing the pieces separately gives the NFC of
- * the whole. ASCII-only segments (the common case) are copied as they are. */
+/* The end of the run of non-plain bytes at s[j]: the next plain ASCII byte,
+ * or, past NORM_SEGMENT bytes, the next grapheme cluster boundary (NFC never
+ * composes across one: a combining mark, a spacing vowel sign or a Hangul
+ * jamo extends the cluster it follows). */
+static size_t next_plain(const uint8_t *s, size_t n, size_t j)
+{
+    size_t e = j;
+    while (e < n && !(s[e] >= 0x01 && s[e] < 0x80) && e - j < NORM_SEGMENT)
+        e++;
+    if (e == n || (s[e] >= 0x01 && s[e] < 0x80))
+        return e;
+    while (e > j && (s[e] & 0xc0) == 0x80)
+        e--;        /* back to the start of the sequence cut into */
+    utf8proc_int32_t prev = -1, cp;
+    utf8proc_int32_t state = 0;
+    while (e < n && s[e] >= 0x80) {
+        utf8proc_ssize_t k = utf8proc_iterate(s + e, (utf8proc_ssize_t)(n - e), &cp);
+        if (k <= 0)
+            return e;       /* an invalid byte: becomes U+FFFD, a boundary */
+        if (prev >= 0 && utf8proc_grapheme_break_stateful(prev, cp, &state))
+            return e;
+        prev = cp;
+        e += (size_t)k;
+    }
+    return e;
+}
+
+/* Appends s[0..n) to out made valid and NFC. Only the runs of bytes that are
+ * not plain ASCII (0x01-0x7f) go through validation and normalization, each
+ * with the one ASCII byte before it: an ASCII character is a starter, which a
+ * following combining mark may compose with, but which never composes with
+ * what precedes it, and no composition has an ASCII second character; so
+ * the pieces normalized apart give the NFC of the whole. ASCII is copied as
+ * it is (most documentation is almost all ASCII). */
 static int put_clean(struct ubuf *out, const uint8_t *s, size_t n)
 {
     struct norm_scratch sc = { .valid = { .max = (size_t)-1 / 2 } };
     size_t a = 0;
     int rc = 0;
     while (a < n) {
-        size_t b = n - a > NORM_SEGMENT ? a + NORM_SEGMENT : n;
-        while (b < n && s[b] >= 0x80)
-            b++;
-        int ascii = 1;
-        for (size_t i = a; i < b && ascii; i++)
-            ascii = s[i] >= 0x01 && s[i] < 0x80;
-        if (ascii) {
-            rc = ubuf_put(out, s + a, b - a);
-        } else {
-            sc.valid.len = 0;
-            rc = put_valid(&sc.valid, s + a, b - a);
-            if (rc == 0)
-                rc = put_nfc(out, &sc, (const uint8_t *)sc.valid.p, sc.valid.len);
-        }
-        if (rc < 0)
+        size_t j = a;
+        while (j < n && s[j] >= 0x01 && s[j] < 0x80)
+            j++;
+        size_t start = j > a ? j - 1 : j;   /* keep the starter before the run */
+        if ((rc = ubuf_put(out, s + a, start - a)) < 0)
             goto out;
-        a = b;
+        if (j == n) {
+            rc = ubuf_put(out, s + start, n - start);
+            goto done;
+        }
+        size_t e = next_plain(s, n, j);
+        sc.valid.len = 0;
+        if ((rc = put_valid(&sc.valid, s + start, e - start)) < 0 ||
+            (rc = put_nfc(out, &sc, (const uint8_t *)sc.valid.p, sc.valid.len)) < 0)
+            goto out;
+        a = e;
     }
-    rc = ubuf_put(out, "", 0);    /* a NUL-terminated string even when empty */
+done:
+    if (rc == 0)
+        rc = ubuf_put(out, "", 0);    /* a NUL-terminated string even when empty */
 out:
     sage_free(sc.valid.p);
     sage_free(sc.cps);
