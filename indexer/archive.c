@@ -378,6 +378,8 @@ static int member(struct walk *w, archive_member_fn on_member, archive_skip_fn o
             return pass(w);
         }
     }
+    if (archive_entry_filetype(e) == AE_IFDIR)
+        return pass(w);     /* a folder: its files are entries of their own */
     if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) ||
         archive_entry_symlink(e)) {
         skip(w, on_skip, ctx, w->path, "not a regular file");
