@@ -259,3 +259,6 @@ awk -v p="$sec_post" -v l="$sec_lex" -v t="$sec_text" -v f="${size[fts5]}" -v x=
     printf "(SAGE'"'"'s file also stores the chunk text for snippets, %.1f MB compressed; FTS5 stores none, and keeps\n", t / 1e6
     printf " positions, one row per file; SAGE keeps no positions, one entry per chunk)\n" }'
 echo "MB/s and files/s are over the input: $in_files files, $(awk -v b="$in_bytes" 'BEGIN { printf "%.1f", b / 1e6 }') MB (every file, images included); cpu = user+sys, children included"
+echo
+echo "chunk text with a trained zstd dictionary (not adopted: see chunk_dict.c and the issue note):"
+"$SAGE_BUILD/bench/chunk_dict" "$scratch/sage.sage"
