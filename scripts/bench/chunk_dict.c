@@ -2,7 +2,12 @@
  * every block of an index, trains a dictionary (ZDICT) on every tenth block,
  * recompresses all blocks at the index's level with and without it and prints
  * sizes, compression time and decode time per block.
- *   chunk_dict FILE.sage [LEVEL [DICT_KB]]     (defaults 3 and 64) */
+ *   chunk_dict FILE.sage [LEVEL [DICT_KB]]     (defaults 3 and 64)
+ * Measured on the Debian-docs corpus the saving is about 12 % of CHUNK_TEXT
+ * (8 % of the file). Not adopted for now: blocks compressed against a
+ * dictionary cannot be read by a 1.x reader that does not know it, and
+ * FORMAT.md allows a minor version only additions old readers can ignore,
+ * so it waits for the next major version. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -260,5 +260,5 @@ awk -v p="$sec_post" -v l="$sec_lex" -v t="$sec_text" -v f="${size[fts5]}" -v x=
     printf " positions, one row per file; SAGE keeps no positions, one entry per chunk)\n" }'
 echo "MB/s and files/s are over the input: $in_files files, $(awk -v b="$in_bytes" 'BEGIN { printf "%.1f", b / 1e6 }') MB (every file, images included); cpu = user+sys, children included"
 echo
-echo "chunk text with a trained zstd dictionary (not adopted: see chunk_dict.c and the issue note):"
+echo "chunk text with a trained zstd dictionary (measured, not adopted: see scripts/bench/chunk_dict.c):"
 "$SAGE_BUILD/bench/chunk_dict" "$scratch/sage.sage"
