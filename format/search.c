@@ -24,6 +24,8 @@ struct sage_searcher {
     struct sage_rectab docs, text;  /* text: 1.0 files only */
     char **library, **path, **title;    /* per document, owned; NULL until doc_table */
     pthread_mutex_t mu;             /* guards the lazy document table */
+    pthread_mutex_t docs_mu;        /* guards the lazy decompression of DOCS */
+    int docs_loaded;                /* atomic: docs and docs_b are set */
     uint64_t n_docs;
     char *stemmer;                  /* tokenizer settings of the index */
     int stopwords;
@@ -44,13 +46,46 @@ static int open_table(const struct sage_reader *r, uint32_t kind, struct sage_by
     return rc < 0 ? rc : sage_rectab_open(t, b->data, b->len, err);
 }
 
+/* Decompresses the document table, once: on the first request for a
+ * document, or from sage_searcher_warm. Deferred because it grows with the
+ * corpus (68 MB decoded for half a million documents, some 100 ms), and a
+ * daemon should be ready, or swap, in the same few milliseconds whatever the
+ * size. */
+static int docs_load(struct sage_searcher *s, struct sage_err *err)
+{
+    int rc = 0;
+    if (__atomic_load_n(&s->docs_loaded, __ATOMIC_ACQUIRE))
+        return 0;
+    pthread_mutex_lock(&s->docs_mu);
+    if (!s->docs_loaded) {
+        rc = open_table(s->r, SAGE_SECTION_DOCS, &s->docs_b, &s->docs, err);
+        if (rc == 0 && s->docs.n != s->n_docs)
+            rc = sage_err_set(err, SAGE_ECORRUPT, "document table holds %llu documents, the "
+                              "header says %llu", (unsigned long long)s->docs.n,
+                              (unsigned long long)s->n_docs);
+        if (rc == 0)
+            __atomic_store_n(&s->docs_loaded, 1, __ATOMIC_RELEASE);
+        else
+            sage_bytes_release(&s->docs_b);
+    }
+    pthread_mutex_unlock(&s->docs_mu);
+    return rc;
+}
+
+int sage_searcher_warm(struct sage_searcher *s, struct sage_err *err)
+{
+    return docs_load(s, err);
+}
+
 int sage_searcher_doc(const struct sage_searcher *s, uint32_t doc, json_t **rec,
                       struct sage_err *err)
 {
     const uint8_t *p;
     size_t n;
     *rec = NULL;
-    int rc = sage_rectab_get(&s->docs, doc, &p, &n, err);
+    int rc = docs_load((struct sage_searcher *)s, err);
+    if (rc == 0)
+        rc = sage_rectab_get(&s->docs, doc, &p, &n, err);
     return rc < 0 ? rc : sage_mpjson_decode(p, n, rec, err);
 }
 
@@ -144,10 +179,15 @@ int sage_searcher_open(const struct sage_reader *r, struct sage_searcher **out,
         return sage_err_set(err, SAGE_ENOMEM, "cannot allocate searcher");
     s->r = r;
     pthread_mutex_init(&s->mu, NULL);
-    if ((rc = read_settings(s, err)) < 0 ||
-        (rc = open_table(r, SAGE_SECTION_DOCS, &s->docs_b, &s->docs, err)) < 0)
+    pthread_mutex_init(&s->docs_mu, NULL);
+    if ((rc = read_settings(s, err)) < 0)
         goto out;
-    s->n_docs = s->docs.n;
+    const struct sage_section *ds = sage_reader_find(r, SAGE_SECTION_DOCS);
+    if (!ds) {
+        rc = sage_err_set(err, SAGE_ECORRUPT, "index has no docs section");
+        goto out;
+    }
+    s->n_docs = sage_reader_info(r)->n_docs;
     rc = sage_index_open(&s->ix, r, err);
     if (rc == -SAGE_ENOTFOUND) {
         rc = open_table(r, SAGE_SECTION_TEXT, &s->text_b, &s->text, err);
@@ -183,6 +223,7 @@ void sage_searcher_free(struct sage_searcher *s)
         sage_free(s->title[d]);
     }
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->docs_mu);
     sage_free(s->library);
     sage_free(s->path);
     sage_free(s->title);

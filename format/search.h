@@ -52,6 +52,10 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
 /* The document a hit belongs to. */
 int sage_searcher_hit_doc(const struct sage_searcher *s, uint64_t hit, uint32_t *doc,
                           struct sage_err *err);
+/* Decompresses what opening defers (the document table) now rather than on
+ * the first request that needs it. Thread-safe. */
+int sage_searcher_warm(struct sage_searcher *s, struct sage_err *err);
+
 /* The record of document doc (a new reference). */
 int sage_searcher_doc(const struct sage_searcher *s, uint32_t doc, json_t **rec,
                       struct sage_err *err);

@@ -642,6 +642,9 @@ struct job {
     int done;
 };
 
+#define POOL_JOBS_PER_THREAD 32
+#define POOL_HELD ((uint64_t)256 << 20)     /* input bytes extracted ahead of the commit */
+
 struct pool {
     struct build *b;
     pthread_t *threads;
@@ -651,6 +654,7 @@ struct pool {
     struct job *jobs;               /* ring of cap */
     size_t cap;
     uint64_t head, take, tail;      /* commit, claim, push positions */
+    uint64_t held;                  /* input bytes of extracted jobs not yet committed */
     int stop;
     int failed;                     /* a commit returned -1 */
 };
@@ -701,6 +705,7 @@ static void *worker_main(void *arg)
         run_job(p->b, magic, j);
         pthread_mutex_lock(&p->mu);
         j->done = 1;
+        p->held += j->len;
         pthread_cond_broadcast(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
@@ -721,6 +726,7 @@ static void commit_oldest(struct pool *p)
             p->failed = 1;
     progress_step(&p->b->prog, j->len);
     pthread_mutex_lock(&p->mu);
+    p->held -= j->len;
     /* cleared under the lock: a worker may be looking at this slot's done */
     units_release(&j->units);
     sage_free(j->path);
@@ -736,7 +742,11 @@ static int pool_start(struct pool *p, struct build *b, int n_threads)
 {
     memset(p, 0, sizeof(*p));
     p->b = b;
-    p->cap = (size_t)n_threads * 4;
+    /* Files are committed in crawl order, so a slow one (a big PDF) at the
+     * head holds back the commit of every file after it; the other workers
+     * keep going as long as the ring has room. A deep ring keeps them busy;
+     * POOL_HELD bounds the memory it may hold (enqueue waits past it). */
+    p->cap = (size_t)n_threads * POOL_JOBS_PER_THREAD;
     p->jobs = sage_calloc(p->cap, sizeof(*p->jobs));
     p->threads = sage_calloc((size_t)n_threads, sizeof(*p->threads));
     if (!p->jobs || !p->threads)
@@ -784,7 +794,7 @@ static int enqueue(struct root_ctx *r, const char *path, const char *rel, enum u
 {
     struct pool *p = r->pool;
     pthread_mutex_lock(&p->mu);
-    while (p->tail - p->head == p->cap && !p->failed)
+    while ((p->tail - p->head == p->cap || p->held > POOL_HELD) && !p->failed)
         commit_oldest(p);
     struct job *j = &p->jobs[p->tail % p->cap];
     int failed = p->failed;

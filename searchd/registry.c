@@ -51,6 +51,7 @@ struct registry {
     int stop_pipe[2];
     unsigned poll_ms;
     int verify_always;
+    int warm_on_load;           /* atomic: load() warms the searcher before publishing */
 };
 
 static int same_file(const struct file_id *a, const struct file_id *b)
@@ -170,7 +171,12 @@ static struct snapshot *load(const struct registry *reg, const char *name, const
         if (sage_stamp_write(file, s->reader, t, &serr) < 0)
             sage_log(SAGE_LOG_DEBUG, "index '%s': no verification stamp: %s", name, serr.msg);
     }
-    if (sage_searcher_open(s->reader, &s->searcher, &err) < 0)
+    /* a swap decompresses everything before publishing, so that neither a
+     * bad table nor its decoding time reaches a request; the first scan
+     * leaves that to the watcher thread, so the daemon is ready at once */
+    if (sage_searcher_open(s->reader, &s->searcher, &err) < 0 ||
+        (__atomic_load_n(&reg->warm_on_load, __ATOMIC_ACQUIRE) &&
+         sage_searcher_warm(s->searcher, &err) < 0))
         goto refuse;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     s->load_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -465,9 +471,32 @@ void registry_stats(struct registry *reg, struct registry_stats *out)
     pthread_mutex_unlock(&reg->mu);
 }
 
+/* Warms what the first scan published cold (see load). */
+static void warm_all(struct registry *reg)
+{
+    size_t n = 0;
+    struct snapshot **all = registry_acquire_all(reg, &n);
+    for (size_t i = 0; all && i < n; i++) {
+        struct sage_err err = { 0 };
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (sage_searcher_warm(all[i]->searcher, &err) < 0) {
+            sage_log(SAGE_LOG_ERROR, "index '%s' from '%s': %s", all[i]->name, all[i]->file,
+                     err.msg);
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        sage_log(SAGE_LOG_DEBUG, "index '%s': document table decoded in %.1f ms", all[i]->name,
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    }
+    registry_release_all(all, n);
+}
+
 static void *watch_main(void *arg)
 {
     struct registry *reg = arg;
+    __atomic_store_n(&reg->warm_on_load, 1, __ATOMIC_RELEASE);
+    warm_all(reg);
     int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (fd >= 0 && inotify_add_watch(fd, reg->dir, IN_CREATE | IN_DELETE | IN_MOVED_TO |
                                      IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB) < 0) {

@@ -77,7 +77,7 @@ make_corpus() {
 # /readyz. The port is only known once searchd writes it, so the time to the
 # port file is part of the figure.
 time_ready() {
-    local dir=$1 port t0 t1 reply
+    local dir=$1 port t0 t1 t2 reply
     shift
     rm -f "$work/port"
     t0=$(now_us)
@@ -98,20 +98,34 @@ time_ready() {
     done
     t1=$(now_us)
     exec 3>&-
+    # then the first answer to a search, hits and their documents included
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET /v1/search?q=banax&k=10 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+    read -r reply <&3
+    [[ $reply == *" 200 "* ]] || { echo "search failed: $reply" >&2; return 1; }
+    t2=$(now_us)
+    exec 3>&-
     # SIGKILL: a graceful stop waits out civetweb's 2 s poll quantum
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null || true
     pid=
-    echo $(((t1 - t0) / 1000))
+    echo "$(((t1 - t0) / 1000)) $(((t2 - t0) / 1000))"
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# the median of each of the two columns of its input
+mid() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() {
+    local lines
+    lines=$(cat)
+    echo "$(cut -d' ' -f1 <<<"$lines" | mid) $(cut -d' ' -f2 <<<"$lines" | mid)"
+}
 ms_of() { local t0 t1; t0=$(now_us); "$@" >/dev/null; t1=$(now_us); echo $(((t1 - t0) / 1000)); }
 evict() { dd if="$1" iflag=nocache count=0 status=none; }
 
-fmt='%-9s %-10s %-10s %-10s %-11s %-10s %-10s %-10s %-9s\n'
+fmt='%-9s %-9s %-8s %-9s %-10s %-11s %-9s %-10s %-10s %-10s %-9s\n'
 # shellcheck disable=SC2059
-printf "$fmt" corpus index build_s ready_ms ready_cold first_ms always_ms verify_ms open_ms
+printf "$fmt" corpus index build_s ready_ms answer_ms ready_cold first_ms always_ms \
+    verify_ms open_ms
 for mb in $sizes; do
     corpus=$work/corpus-$mb
     dir=$work/idx-$mb
@@ -132,13 +146,16 @@ for mb in $sizes; do
     first=$(for _ in $(seq "$runs"); do rm -f "$dir/.bench.sage.verified"; time_ready "$dir"
             done | median)
     always=$(for _ in $(seq "$runs"); do time_ready "$dir" --verify=always; done | median)
-    verify=$(for _ in $(seq 3); do ms_of "$indexer" verify "$dir/bench.sage"; done | median)
-    open=$(for _ in $(seq 3); do ms_of "$indexer" info "$dir/bench.sage"; done | median)
+    verify=$(for _ in $(seq 3); do ms_of "$indexer" verify "$dir/bench.sage"; done | mid)
+    open=$(for _ in $(seq 3); do ms_of "$indexer" info "$dir/bench.sage"; done | mid)
+    read -r warm answer <<<"$warm"
     # shellcheck disable=SC2059
-    printf "$fmt" "${mb}MB" "$((size / 1000000))MB" "$build_s" "$warm" "$cold" "$first" \
-        "$always" "$verify" "$open"
+    printf "$fmt" "${mb}MB" "$((size / 1000000))MB" "$build_s" "$warm" "$answer" \
+        "${cold% *}" "${first% *}" "${always% *}" "$verify" "$open"
 done
-echo "ready_ms: median of $runs warm runs with a verification stamp; ready_cold: the same with"
+echo "ready_ms: median of $runs warm runs with a verification stamp (exec to the first 200 from"
+echo "/readyz); answer_ms: exec to the first answer of a search (10 hits, documents decoded);"
+echo "ready_cold: the same with"
 echo "the index evicted from the page cache first; first_ms: stamp removed before each start"
 echo "(searchd verifies in full, then stamps); always_ms: --verify=always;"
 echo "verify_ms / open_ms: sage-indexer verify / info on the same file (warm), the cost of"
