@@ -10,7 +10,8 @@
  * minor of a major it knows (minors only add section kinds or fields that
  * older readers may ignore).
  *   1.0  header, section table, footer; BUILD, DOCS and TEXT sections.
- *   1.1  CHUNKS, CHUNK_TEXT, NORMS, POSTINGS and LEXICON: the inverted index. */
+ *   1.1  CHUNKS, CHUNK_TEXT, NORMS, POSTINGS and LEXICON: the inverted index.
+ *   1.2  VECTORS: dense vectors of the chunks (written only with embeddings). */
 #define SAGE_FORMAT_MAJOR 1
 #define SAGE_FORMAT_MINOR 1
 
@@ -73,7 +74,8 @@ enum sage_section_kind {
     SAGE_SECTION_NORMS = 6,     /* u32 token count per chunk */
     SAGE_SECTION_POSTINGS = 7,  /* per term: block skip table, then blocks of 128 postings */
     SAGE_SECTION_LEXICON = 8,   /* sorted terms, front-coded blocks with a block index */
-    SAGE_SECTION_KIND_MAX_KNOWN = 8
+    SAGE_SECTION_VECTORS = 9,   /* per chunk: f32 row, int8 row and scale, text hash (1.2) */
+    SAGE_SECTION_KIND_MAX_KNOWN = 9
 };
 
 /* Name of a known kind ("build"), or NULL. */

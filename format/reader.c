@@ -39,6 +39,7 @@ const char *sage_section_kind_name(uint32_t kind)
     case SAGE_SECTION_NORMS: return "norms";
     case SAGE_SECTION_POSTINGS: return "postings";
     case SAGE_SECTION_LEXICON: return "lexicon";
+    case SAGE_SECTION_VECTORS: return "vectors";
     default: return NULL;
     }
 }

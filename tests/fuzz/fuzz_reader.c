@@ -1,5 +1,6 @@
 /* Fuzz target for the index reader: opens the input as an in-memory image, decodes
- * every section (record tables of DOCS and TEXT, msgpack of DOCS records and BUILD),
+ * every section (record tables of DOCS and TEXT, msgpack of DOCS records and BUILD,
+ * the rows of VECTORS),
  * verifies it and opens it again with SAGE_OPEN_VERIFY; then does it all once more on
  * a copy with its checksums recomputed, so mutations get past the XXH3 checks to the
  * code behind them. Errors are expected; crashes, leaks and sanitizer reports are bugs. */
@@ -12,6 +13,7 @@
 #include "mpjson.h"
 #include "reader.h"
 #include "rectab.h"
+#include "vectors.h"
 
 #define LOAD_CAP ((size_t)64 << 20)    /* largest section we decode */
 #define MAX_RECORDS 4096u              /* records read per table */
@@ -59,6 +61,15 @@ static void run(const uint8_t *data, size_t size)
         if (sage_reader_section(r, in->n_sections) != NULL)
             abort();    /* past the end of the table must be NULL */
         (void)sage_reader_find(r, SAGE_SECTION_BUILD);
+        struct sage_vectors v;
+        if (sage_vectors_open(&v, r, &err) == 0) {
+            volatile float acc = 0;     /* every area's first and last bytes are in bounds */
+            for (uint64_t i = 0; i < v.n && i < MAX_RECORDS; i++)
+                acc += sage_vectors_row(&v, i)[0] + sage_vectors_row(&v, i)[v.dim - 1] +
+                       sage_vectors_row_i8(&v, i)[v.dim - 1] + sage_vectors_scale(&v, i) +
+                       sage_vectors_hash(&v, i)[15];
+            (void)acc;
+        }
         (void)sage_reader_verify(r, &err);
         sage_reader_close(r);
     }
