@@ -108,7 +108,7 @@ $(BUILD)/sage-indexer: $(BUILD)/indexer/main.o $(BUILD)/libindexer.a $(BUILD)/li
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsearchd.a $(BUILD)/libindexer.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(INDEXER_LIBS) -lcivetweb
 
-$(BUILD)/tests/lib/%: $(BUILD)/tests/lib/%.o $(BUILD)/libsage.a
+$(BUILD)/tests/lib/%: $(BUILD)/tests/lib/%.o $(BUILD)/libindexer.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/scripts/bench/%.o $(BUILD)/libsage.a

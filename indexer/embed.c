@@ -1,0 +1,1177 @@
+/* The remote embedding client (embed.h). Producers queue texts; one I/O
+ * thread owns a libcurl multi handle and `concurrency` reused easy handles
+ * (slots), cuts the queue into batches bounded by count and estimated tokens,
+ * and runs each slot's request to success or to a fatal error. A slot keeps
+ * its batch while it waits to retry, so backoff slows the whole client, as a
+ * server that says 429 wants. JSON is built and parsed with jansson. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "embed.h"
+
+#define MAX_INPUTS_CAP 4096u        /* config ceilings, against typos */
+#define MAX_CONCURRENCY 256u
+#define MAX_STORED_ID ((uint64_t)1 << 31)
+#define MAX_KEY_FILE 4096
+#define MSG_MAX 200                 /* bytes of a server's message kept for errors */
+#define IDLE_POLL_MS 1000
+
+/* One queued text: the JSON string (prefix included) and its estimates. */
+struct item {
+    uint64_t id;
+    json_t *text;
+    size_t len;
+    uint64_t tokens;
+    double queued_ms;
+    struct item *next;
+};
+
+/* A response body, capped. */
+struct buf {
+    char *p;
+    size_t len, cap, max;
+};
+
+/* One request slot: a reused easy handle and the batch it owns until the
+ * batch succeeds (n_items 0: free). */
+struct slot {
+    struct embedder *e;
+    CURL *easy;
+    struct item **items;
+    size_t n_items;
+    char *body;                 /* request JSON (jansson's allocator: free()) */
+    size_t body_len;
+    struct buf resp;
+    long retry_after_ms;        /* from the last answer's Retry-After; -1: none */
+    unsigned attempts;          /* requests sent for this batch */
+    double first_fail_ms, due_ms;
+    int running;                /* added to the multi handle */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct embedder {
+    struct embed_config cfg;    /* strings below are our copies */
+    char *url, *model, *auth_header, *doc_prefix, *query_prefix;
+    struct curl_slist *headers;
+    CURLM *multi;
+    struct slot *slots;
+    pthread_t thread;
+    int thread_started;
+
+    pthread_mutex_t mu;         /* guards everything below */
+    pthread_cond_t space;       /* queue room, or a fatal error */
+    struct item *head, *tail;
+    size_t n_queued;
+    size_t queued_bytes;
+    uint64_t queued_tokens;
+    int finishing, stop, finished;
+    int rc;                     /* first fatal error (negated code), 0 */
+    struct sage_err err;
+    unsigned dim;               /* configured or learned; 0: not yet */
+    struct embed_stats stats;
+    float *vecs;                /* stored vectors, row = id */
+    size_t cap_rows;
+    uint8_t *have;              /* 1 when row id holds a vector */
+    size_t cap_have, n_rows;    /* n_rows: largest id + 1 */
+    uint64_t rng;
+
+    pthread_mutex_t query_mu;   /* serializes embed_query on query_easy */
+    CURL *query_easy;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* ---- configuration ---- */
+
+void embed_config_init(struct embed_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->max_inputs = 32;
+    c->max_tokens = 16384;
+    c->concurrency = 4;
+    c->timeout_ms = 60000;
+    c->max_attempts = 8;
+    c->retry_budget_ms = 120000;
+    c->backoff_ms = 250;
+    c->backoff_max_ms = 30000;
+    c->linger_ms = 20;
+    c->max_queue_bytes = (size_t)32 << 20;
+}
+
+/* Fills zero numeric fields with their defaults. */
+static void config_defaults(struct embed_config *c)
+{
+    struct embed_config d;
+    embed_config_init(&d);
+#define DEF(f) if (!c->f) c->f = d.f
+    DEF(max_inputs); DEF(max_tokens); DEF(concurrency); DEF(timeout_ms); DEF(max_attempts);
+    DEF(retry_budget_ms); DEF(backoff_ms); DEF(backoff_max_ms); DEF(linger_ms);
+    DEF(max_queue_bytes);
+#undef DEF
+}
+
+static int env_uint(const char *name, unsigned min, unsigned max, unsigned *out,
+                    struct sage_err *err)
+{
+    const char *s = getenv(name);
+    char *end;
+    if (!s)
+        return 0;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v < min || v > max)
+        return sage_err_set(err, SAGE_EINVAL, "%s: '%s' is not a number in [%u, %u]", name, s,
+                            min, max);
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int env_bool(const char *name, int *out, struct sage_err *err)
+{
+    static const char *const yes[] = { "1", "true", "yes", "on" }, *const no[] = { "0", "false", "no", "off" };
+    const char *s = getenv(name);
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+            *out = strcasecmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return sage_err_set(err, SAGE_EINVAL, "%s: '%s' is not a boolean (1/0, true/false, yes/no)",
+                        name, s);
+}
+
+int embed_config_from_env(struct embed_config *c, struct sage_err *err)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } strs[] = {
+        { "SAGE_EMBED_URL", offsetof(struct embed_config, url) },
+        { "SAGE_EMBED_MODEL", offsetof(struct embed_config, model) },
+        { "SAGE_EMBED_API_KEY", offsetof(struct embed_config, api_key) },
+        { "SAGE_EMBED_API_KEY_FILE", offsetof(struct embed_config, api_key_file) },
+        { "SAGE_EMBED_DOC_PREFIX", offsetof(struct embed_config, doc_prefix) },
+        { "SAGE_EMBED_QUERY_PREFIX", offsetof(struct embed_config, query_prefix) },
+    };
+    static const struct {
+        const char *name;
+        size_t off;
+        unsigned min, max;
+    } nums[] = {
+        { "SAGE_EMBED_DIM", offsetof(struct embed_config, dim), 1, EMBED_MAX_DIM },
+        { "SAGE_EMBED_BATCH", offsetof(struct embed_config, max_inputs), 1, MAX_INPUTS_CAP },
+        { "SAGE_EMBED_MAX_TOKENS", offsetof(struct embed_config, max_tokens), 1, 1u << 24 },
+        { "SAGE_EMBED_CONCURRENCY", offsetof(struct embed_config, concurrency), 1, MAX_CONCURRENCY },
+        { "SAGE_EMBED_TIMEOUT_MS", offsetof(struct embed_config, timeout_ms), 1, 3600000 },
+        { "SAGE_EMBED_RETRIES", offsetof(struct embed_config, max_attempts), 1, 1000 },
+        { "SAGE_EMBED_RETRY_BUDGET_MS", offsetof(struct embed_config, retry_budget_ms), 1, 86400000 },
+    };
+    int rc;
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        const char *s = getenv(strs[i].name);
+        if (s)
+            *(const char **)(void *)((char *)c + strs[i].off) = s;
+    }
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+        if ((rc = env_uint(nums[i].name, nums[i].min, nums[i].max,
+                           (unsigned *)(void *)((char *)c + nums[i].off), err)) < 0)
+            return rc;
+    return env_bool("SAGE_EMBED_NORMALIZE", &c->normalize, err);
+}
+
+static int has_suffix(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+char *embed_endpoint(const char *base)
+{
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    const char *tail = has_suffix(base, n, "/embeddings") ? ""
+                       : has_suffix(base, n, "/v1") ? "/embeddings" : "/v1/embeddings";
+    size_t size = n + strlen(tail) + 1;
+    char *u = sage_malloc(size);
+    if (u)
+        snprintf(u, size, "%.*s%s", (int)n, base, tail);
+    return u;
+}
+
+/* Reads the first line of a key file, trimmed, into a new string. */
+static int read_key_file(const char *path, char **out, struct sage_err *err)
+{
+    char buf[MAX_KEY_FILE + 1];
+    int rc = 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return sage_err_sys(err, SAGE_EINVAL, "cannot open api key file '%s'", path);
+    size_t n = fread(buf, 1, MAX_KEY_FILE, f);
+    if (ferror(f)) {
+        rc = sage_err_sys(err, SAGE_EINVAL, "cannot read api key file '%s'", path);
+        goto out;
+    }
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = 0;
+    if (n == 0) {
+        rc = sage_err_set(err, SAGE_EINVAL, "api key file '%s' is empty", path);
+        goto out;
+    }
+    if (!(*out = sage_strdup(buf)))
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot copy the api key");
+out:
+    fclose(f);
+    return rc;
+}
+
+/* ---- response parsing, backoff ---- */
+
+int embed_parse_response(const char *body, size_t len, size_t n, unsigned *dim, float **out,
+                         struct sage_err *err)
+{
+    int rc = 0;
+    json_error_t je;
+    uint8_t *seen = NULL;
+    float *v = NULL;
+    *out = NULL;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *data = json_object_get(root, "data");
+    if (!root) {
+        rc = sage_err_set(err, SAGE_EREMOTE, "malformed JSON in the response: %s", je.text);
+        goto out;
+    }
+    if (!json_is_array(data)) {
+        rc = sage_err_set(err, SAGE_EREMOTE, "response has no \"data\" array");
+        goto out;
+    }
+    if (json_array_size(data) != n) {
+        rc = sage_err_set(err, SAGE_EREMOTE, "response holds %zu vectors for %zu inputs",
+                          json_array_size(data), n);
+        goto out;
+    }
+    if (n == 0)
+        goto out;
+    if (!(seen = sage_calloc(n, 1))) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot parse the response");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = json_array_get(data, i), *ix = json_object_get(d, "index");
+        json_t *emb = json_object_get(d, "embedding");
+        size_t at = i, k = json_array_size(emb);
+        if (ix) {
+            if (!json_is_integer(ix) || json_integer_value(ix) < 0 ||
+                (uint64_t)json_integer_value(ix) >= n) {
+                rc = sage_err_set(err, SAGE_EREMOTE, "response item %zu has a bad \"index\"", i);
+                goto out;
+            }
+            at = (size_t)json_integer_value(ix);
+        }
+        if (seen[at]) {
+            rc = sage_err_set(err, SAGE_EREMOTE, "response repeats index %zu", at);
+            goto out;
+        }
+        seen[at] = 1;
+        if (!json_is_array(emb)) {
+            rc = sage_err_set(err, SAGE_EREMOTE, "response item %zu has no \"embedding\" array", i);
+            goto out;
+        }
+        if (*dim == 0) {
+            if (k == 0 || k > EMBED_MAX_DIM) {
+                rc = sage_err_set(err, SAGE_EREMOTE, "response vectors have dimension %zu "
+                                  "(supported: 1 to %u)", k, EMBED_MAX_DIM);
+                goto out;
+            }
+            *dim = (unsigned)k;
+        }
+        if (k != *dim) {
+            rc = sage_err_set(err, SAGE_EREMOTE, "wrong dimension: vector %zu has %zu numbers, "
+                              "expected %u", at, k, *dim);
+            goto out;
+        }
+        if (!v && !(v = sage_calloc(n, (size_t)*dim * sizeof(float)))) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate %zu vectors", n);
+            goto out;
+        }
+        for (size_t j = 0; j < k; j++) {
+            json_t *x = json_array_get(emb, j);
+            double f = json_number_value(x);
+            if (!json_is_number(x) || !isfinite(f) || fabs(f) > 3.4e38) {
+                rc = sage_err_set(err, SAGE_EREMOTE, "vector %zu holds a non-number at %zu", at, j);
+                goto out;
+            }
+            v[at * *dim + j] = (float)f;
+        }
+    }
+    *out = v;
+    v = NULL;
+out:
+    sage_free(v);
+    sage_free(seen);
+    json_decref(root);
+    return rc;
+}
+
+unsigned embed_backoff_ms(const struct embed_config *c, unsigned attempt, long retry_after_ms,
+                          uint64_t *rng)
+{
+    uint64_t cap = c->backoff_ms;
+    for (unsigned i = 1; i < attempt && cap < c->backoff_max_ms; i++)
+        cap *= 2;
+    if (cap > c->backoff_max_ms)
+        cap = c->backoff_max_ms;
+    uint64_t d = next_rand(rng) % (cap + 1);
+    if (retry_after_ms >= 0) {
+        uint64_t ra = (uint64_t)retry_after_ms < c->backoff_max_ms ? (uint64_t)retry_after_ms
+                                                                   : c->backoff_max_ms;
+        if (d < ra)
+            d = ra;
+    }
+    return (unsigned)d;
+}
+
+static void normalize(float *v, unsigned dim)
+{
+    double s = 0;
+    for (unsigned i = 0; i < dim; i++)
+        s += (double)v[i] * v[i];
+    if (s > 0) {
+        double k = 1.0 / sqrt(s);
+        for (unsigned i = 0; i < dim; i++)
+            v[i] = (float)(v[i] * k);
+    }
+}
+
+/* ---- HTTP plumbing shared by batches and queries ---- */
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct buf *b = arg;
+    size_t n = size * nmemb;
+    if (n > b->max - b->len)
+        return 0;   /* over the cap: CURLE_WRITE_ERROR */
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = sage_realloc(b->p, cap);
+        if (!q)
+            return 0;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return n;
+}
+
+/* Retry-After: delay-seconds or an HTTP-date. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+    long *retry_after_ms = arg;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n > sizeof(name) - 1 && n < 256 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+        char v[256];
+        memcpy(v, p + sizeof(name) - 1, n - (sizeof(name) - 1));
+        v[n - (sizeof(name) - 1)] = 0;
+        char *s = v + strspn(v, " \t"), *end;
+        s[strcspn(s, "\r\n")] = 0;
+        errno = 0;
+        long long secs = strtoll(s, &end, 10);
+        if (end != s && *end == 0 && !errno && secs >= 0) {
+            *retry_after_ms = secs > 86400 ? 86400000L : (long)secs * 1000;
+        } else {
+            time_t t = curl_getdate(s, NULL);
+            if (t != -1) {
+                time_t now = time(NULL);
+                *retry_after_ms = t <= now ? 0 : (t - now > 86400 ? 86400000L : (long)(t - now) * 1000);
+            }
+        }
+    }
+    return n;
+}
+
+/* Configures an easy handle for POSTs to the endpoint; the body and
+ * Retry-After destinations are set per request. */
+static int easy_setup(struct embedder *e, CURL *h, struct buf *resp, long *retry_after_ms,
+                      char *errbuf)
+{
+    CURLcode c = CURLE_OK;
+#define SET(opt, val) if (c == CURLE_OK) c = curl_easy_setopt(h, opt, val)
+    SET(CURLOPT_URL, e->url);
+    SET(CURLOPT_POST, 1L);
+    SET(CURLOPT_HTTPHEADER, e->headers);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, resp);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, retry_after_ms);
+    SET(CURLOPT_TIMEOUT_MS, (long)e->cfg.timeout_ms);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_TCP_NODELAY, 1L);
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+#undef SET
+    return c == CURLE_OK ? 0 : -1;
+}
+
+/* Prepares one request of body[0..len) on h. */
+static void request_reset(CURL *h, const char *body, size_t len, struct buf *resp,
+                          long *retry_after_ms, char *errbuf)
+{
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    resp->len = 0;
+    *retry_after_ms = -1;
+    errbuf[0] = 0;
+}
+
+/* The server's own message from an error body: error.message, error (a
+ * string), message or detail, else the body's start; printable ASCII only. */
+static void server_message(const struct buf *b, char *out, size_t size)
+{
+    json_t *root = b->len ? json_loadb(b->p, b->len, 0, NULL) : NULL;
+    json_t *e = json_object_get(root, "error");
+    const char *m = json_string_value(json_object_get(e, "message"));
+    if (!m)
+        m = json_string_value(e);
+    if (!m)
+        m = json_string_value(json_object_get(root, "message"));
+    if (!m)
+        m = json_string_value(json_object_get(root, "detail"));
+    if (!m)
+        m = b->len ? b->p : "(empty body)";
+    size_t i = 0;
+    for (; m[i] && i + 1 < size && i < MSG_MAX; i++)
+        out[i] = (m[i] >= 0x20 && m[i] < 0x7f) ? m[i] : ' ';
+    out[i] = 0;
+    json_decref(root);
+}
+
+static int retryable_curl(CURLcode c)
+{
+    switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING: case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+enum verdict { V_OK, V_RETRY, V_FATAL };
+
+/* Judges one finished request; for anything but V_OK, why says what the
+ * server did ("HTTP 503: overloaded", "Connection refused"). */
+static enum verdict judge(CURL *h, CURLcode cc, const struct buf *resp, const char *errbuf,
+                          char *why, size_t why_len)
+{
+    long status = 0;
+    if (cc != CURLE_OK) {
+        if (cc == CURLE_WRITE_ERROR && resp->len >= resp->max)
+            snprintf(why, why_len, "response larger than %zu bytes", resp->max);
+        else
+            snprintf(why, why_len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        return retryable_curl(cc) ? V_RETRY : V_FATAL;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 200)
+        return V_OK;
+    char msg[MSG_MAX + 1];
+    server_message(resp, msg, sizeof(msg));
+    snprintf(why, why_len, "HTTP %ld: %s", status, msg);
+    return (status == 408 || status == 429 || (status >= 500 && status <= 599)) ? V_RETRY : V_FATAL;
+}
+
+/* Whether a request that failed for the attempts-th time may try again,
+ * and after how long. */
+static int may_retry(struct embedder *e, unsigned attempts, double first_fail_ms,
+                     long retry_after_ms, unsigned *delay)
+{
+    if (attempts >= e->cfg.max_attempts)
+        return 0;
+    pthread_mutex_lock(&e->mu);
+    *delay = embed_backoff_ms(&e->cfg, attempts, retry_after_ms, &e->rng);
+    pthread_mutex_unlock(&e->mu);
+    return now_ms() + *delay - first_fail_ms <= e->cfg.retry_budget_ms;
+}
+
+static int give_up(struct embedder *e, struct sage_err *err, unsigned attempts, size_t n,
+                   const char *why)
+{
+    return sage_err_set(err, SAGE_EREMOTE, "embedding server '%s' failed a request of %zu "
+                        "input%s after %u attempt%s: %s", e->url, n, n == 1 ? "" : "s",
+                        attempts, attempts == 1 ? "" : "s", why);
+}
+
+/* Checks parsed vectors' dimension against the embedder's (learning it when
+ * unset) and normalizes them. Takes e->mu. */
+static int accept_vectors(struct embedder *e, float *v, size_t n, unsigned dim,
+                          struct sage_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&e->mu);
+    if (e->dim == 0)
+        e->dim = dim;
+    if (dim != e->dim)
+        rc = sage_err_set(err, SAGE_EREMOTE, "embedding server '%s' returned vectors of "
+                          "dimension %u, expected %u", e->url, dim, e->dim);
+    pthread_mutex_unlock(&e->mu);
+    if (rc == 0 && e->cfg.normalize)
+        for (size_t i = 0; i < n; i++)
+            normalize(v + i * dim, dim);
+    return rc;
+}
+
+/* ---- stored vectors ---- */
+
+/* Stores vec under id; e->mu held, e->dim set. */
+static int store(struct embedder *e, uint64_t id, const float *vec, struct sage_err *err)
+{
+    if (id >= MAX_STORED_ID)
+        return sage_err_set(err, SAGE_ELIMIT, "vector id %llu over the limit of %llu",
+                            (unsigned long long)id, (unsigned long long)MAX_STORED_ID);
+    if (sage_grow((void **)&e->vecs, &e->cap_rows, (size_t)id + 1, (size_t)e->dim * sizeof(float)) < 0 ||
+        sage_grow((void **)&e->have, &e->cap_have, (size_t)id + 1, 1) < 0)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot store %llu vectors",
+                            (unsigned long long)id + 1);
+    if (id >= e->n_rows) {
+        memset(e->have + e->n_rows, 0, (size_t)id + 1 - e->n_rows);
+        e->n_rows = (size_t)id + 1;
+    }
+    memcpy(e->vecs + (size_t)id * e->dim, vec, (size_t)e->dim * sizeof(float));
+    e->have[id] = 1;
+    return 0;
+}
+
+int embed_put(struct embedder *e, uint64_t id, const float *vec, unsigned dim, struct sage_err *err)
+{
+    int rc;
+    if (e->cfg.on_vector)
+        return sage_err_set(err, SAGE_EINVAL, "embed_put with a vector callback");
+    pthread_mutex_lock(&e->mu);
+    if (e->dim == 0 && dim > 0 && dim <= EMBED_MAX_DIM)
+        e->dim = dim;
+    if (dim != e->dim)
+        rc = sage_err_set(err, SAGE_EINVAL, "reused vector has dimension %u, expected %u", dim,
+                          e->dim);
+    else
+        rc = store(e, id, vec, err);
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+/* ---- the I/O thread ---- */
+
+static void fail(struct embedder *e, int rc, const struct sage_err *why)
+{
+    pthread_mutex_lock(&e->mu);
+    if (e->rc == 0) {
+        e->rc = rc;
+        e->err = *why;
+    }
+    pthread_cond_broadcast(&e->space);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void free_items(struct item **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_decref(items[i]->text);
+        sage_free(items[i]);
+    }
+}
+
+static void slot_clear(struct slot *s)
+{
+    free_items(s->items, s->n_items);
+    s->n_items = 0;
+    free(s->body);
+    s->body = NULL;
+    s->attempts = 0;
+}
+
+/* Moves one batch from the queue into s and builds its body; e->mu held. */
+static int slot_fill(struct embedder *e, struct slot *s, struct sage_err *err)
+{
+    uint64_t tokens = 0;
+    json_t *inputs = json_array(), *req = NULL;
+    while (e->head && s->n_items < e->cfg.max_inputs &&
+           (s->n_items == 0 || tokens + e->head->tokens <= e->cfg.max_tokens)) {
+        struct item *it = e->head;
+        e->head = it->next;
+        if (!e->head)
+            e->tail = NULL;
+        e->n_queued--;
+        e->queued_bytes -= it->len;
+        e->queued_tokens -= it->tokens;
+        s->items[s->n_items++] = it;
+        tokens += it->tokens;
+        if (inputs)
+            json_array_append(inputs, it->text);
+    }
+    pthread_cond_broadcast(&e->space);
+    if (inputs)
+        req = json_pack("{s:s, s:o}", "model", e->model, "input", inputs);
+    s->body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!s->body)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot build a request of %zu inputs", s->n_items);
+    s->body_len = strlen(s->body);
+    s->resp.max = ((size_t)1 << 20) + s->n_items * (size_t)EMBED_MAX_DIM * 32;
+    s->first_fail_ms = 0;
+    return 0;
+}
+
+static int slot_start(struct embedder *e, struct slot *s, struct sage_err *err)
+{
+    request_reset(s->easy, s->body, s->body_len, &s->resp, &s->retry_after_ms, s->errbuf);
+    if (curl_multi_add_handle(e->multi, s->easy) != CURLM_OK)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot start a request");
+    s->running = 1;
+    pthread_mutex_lock(&e->mu);
+    e->stats.requests++;
+    e->stats.retries += s->attempts > 0;
+    e->stats.bytes_sent += s->body_len;
+    if (s->n_items > e->stats.max_batch)
+        e->stats.max_batch = s->n_items;
+    pthread_mutex_unlock(&e->mu);
+    s->attempts++;
+    return 0;
+}
+
+/* Delivers a batch's vectors: to the callback, or into storage. */
+static int deliver(struct embedder *e, struct slot *s, const float *v, unsigned dim,
+                   struct sage_err *err)
+{
+    int rc = 0;
+    uint64_t tokens = 0;
+    for (size_t i = 0; i < s->n_items && rc == 0; i++) {
+        tokens += s->items[i]->tokens;
+        if (e->cfg.on_vector && (rc = e->cfg.on_vector(e->cfg.ctx, s->items[i]->id,
+                                                       v + i * dim, dim)) != 0)
+            rc = sage_err_set(err, rc < 0 ? -rc : SAGE_EINVAL,
+                              "vector consumer refused id %llu",
+                              (unsigned long long)s->items[i]->id);
+    }
+    pthread_mutex_lock(&e->mu);
+    for (size_t i = 0; i < s->n_items && rc == 0 && !e->cfg.on_vector; i++)
+        rc = store(e, s->items[i]->id, v + i * dim, err);
+    e->stats.inputs += s->n_items;
+    e->stats.tokens += tokens;
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+/* Handles a finished request of slot s; a fatal error returns < 0. */
+static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sage_err *err)
+{
+    char why[SAGE_ERR_MSG_MAX];
+    unsigned delay = 0;
+    float *v = NULL;
+    int rc = 0;
+    curl_multi_remove_handle(e->multi, s->easy);
+    s->running = 0;
+    enum verdict vd = judge(s->easy, cc, &s->resp, s->errbuf, why, sizeof(why));
+    pthread_mutex_lock(&e->mu);
+    e->stats.bytes_received += s->resp.len;
+    e->stats.status_errors += cc == CURLE_OK && vd != V_OK;
+    e->stats.transport_errors += cc != CURLE_OK;
+    unsigned dim = e->dim;
+    pthread_mutex_unlock(&e->mu);
+    if (vd == V_OK) {
+        struct sage_err perr = { 0 };
+        if (embed_parse_response(s->resp.p, s->resp.len, s->n_items, &dim, &v, &perr) < 0) {
+            rc = sage_err_set(err, perr.code, "embedding server '%s' sent a bad response to %zu "
+                              "inputs: %s", e->url, s->n_items, perr.msg);
+            goto out;
+        }
+        if ((rc = accept_vectors(e, v, s->n_items, dim, err)) < 0 ||
+            (rc = deliver(e, s, v, dim, err)) < 0)
+            goto out;
+        slot_clear(s);
+        goto out;
+    }
+    if (s->attempts == 1 || s->first_fail_ms == 0)
+        s->first_fail_ms = now_ms();
+    if (vd == V_FATAL || !may_retry(e, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
+        rc = give_up(e, err, s->attempts, s->n_items, why);
+        goto out;
+    }
+    s->due_ms = now_ms() + delay;
+out:
+    sage_free(v);
+    return rc;
+}
+
+/* One pass over the slots under e->mu: starts what is due, and returns
+ * the poll timeout (ms); *done when all work is over. */
+static int schedule(struct embedder *e, int *done, struct sage_err *err)
+{
+    double now = now_ms(), wait = IDLE_POLL_MS;
+    int rc = 0, busy = 0;
+    for (unsigned i = 0; i < e->cfg.concurrency && rc == 0; i++) {
+        struct slot *s = &e->slots[i];
+        if (s->running) {
+            busy = 1;
+            continue;
+        }
+        if (s->n_items == 0 && e->head) {
+            int full = e->n_queued >= e->cfg.max_inputs || e->queued_tokens >= e->cfg.max_tokens;
+            double ready = e->head->queued_ms + e->cfg.linger_ms;
+            if (!full && !e->finishing && ready > now) {
+                if (ready - now < wait)
+                    wait = ready - now;
+                continue;
+            }
+            if ((rc = slot_fill(e, s, err)) < 0)
+                break;
+            s->due_ms = now;
+        }
+        if (s->n_items == 0)
+            continue;
+        busy = 1;
+        if (s->due_ms <= now) {
+            pthread_mutex_unlock(&e->mu);
+            rc = slot_start(e, s, err);
+            pthread_mutex_lock(&e->mu);
+        } else if (s->due_ms - now < wait) {
+            wait = s->due_ms - now;
+        }
+    }
+    *done = rc == 0 && e->finishing && !e->head && !busy;
+    return rc < 0 ? rc : (int)ceil(wait);
+}
+
+static void *io_main(void *arg)
+{
+    struct embedder *e = arg;
+    struct sage_err err = { 0 };
+    int rc = 0, done = 0;
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        if (e->rc < 0 || e->stop) {
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        int wait = schedule(e, &done, &err);
+        pthread_mutex_unlock(&e->mu);
+        if (wait < 0) {
+            rc = wait;
+            break;
+        }
+        if (done)
+            break;
+        int running;
+        curl_multi_perform(e->multi, &running);
+        CURLMsg *m;
+        int left;
+        while (rc == 0 && (m = curl_multi_info_read(e->multi, &left))) {
+            struct slot *s = NULL;
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+            rc = slot_done(e, s, m->data.result, &err);
+        }
+        if (rc < 0)
+            break;
+        if (curl_multi_poll(e->multi, NULL, 0, wait, NULL) != CURLM_OK) {
+            rc = sage_err_set(&err, SAGE_EIO, "curl_multi_poll failed");
+            break;
+        }
+    }
+    if (rc < 0)
+        fail(e, rc, &err);
+    for (unsigned i = 0; i < e->cfg.concurrency; i++) {
+        if (e->slots[i].running)
+            curl_multi_remove_handle(e->multi, e->slots[i].easy);
+        e->slots[i].running = 0;
+    }
+    return NULL;
+}
+
+/* ---- public API ---- */
+
+static char *dup_or_empty(const char *s)
+{
+    return sage_strdup(s ? s : "");
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int embed_new(const struct embed_config *c, struct embedder **out, struct sage_err *err)
+{
+    int rc = 0;
+    char *key = NULL;
+    struct embedder *e = NULL;
+    *out = NULL;
+    if (!c->url || !*c->url || !c->model || !*c->model)
+        return sage_err_set(err, SAGE_EINVAL, "an embedding server needs a URL and a model name");
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return sage_err_set(err, SAGE_EIO, "cannot initialize libcurl");
+    if (!(e = sage_calloc(1, sizeof(*e))))
+        return sage_err_set(err, SAGE_ENOMEM, "cannot allocate the embedder");
+    e->cfg = *c;
+    config_defaults(&e->cfg);
+    if (e->cfg.dim > EMBED_MAX_DIM || e->cfg.max_inputs > MAX_INPUTS_CAP ||
+        e->cfg.concurrency > MAX_CONCURRENCY) {
+        rc = sage_err_set(err, SAGE_EINVAL, "embedding limits out of range (dimension <= %u, "
+                          "batch <= %u, concurrency <= %u)", EMBED_MAX_DIM, MAX_INPUTS_CAP,
+                          MAX_CONCURRENCY);
+        goto fail_early;
+    }
+    e->dim = c->dim;
+    e->rng = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid();
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->query_mu, NULL);
+    pthread_cond_init(&e->space, NULL);
+    if (!c->api_key && c->api_key_file && (rc = read_key_file(c->api_key_file, &key, err)) < 0)
+        goto out;
+    const char *k = c->api_key ? c->api_key : key;
+    size_t ah = k ? strlen(k) + 32 : 0;
+    if (!(e->url = embed_endpoint(c->url)) || !(e->model = sage_strdup(c->model)) ||
+        !(e->doc_prefix = dup_or_empty(c->doc_prefix)) ||
+        !(e->query_prefix = dup_or_empty(c->query_prefix)) ||
+        (k && !(e->auth_header = sage_malloc(ah))) ||
+        !(e->slots = sage_calloc(e->cfg.concurrency, sizeof(*e->slots))) ||
+        !(e->multi = curl_multi_init())) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the embedder");
+        goto out;
+    }
+    e->cfg.url = e->url;
+    e->cfg.model = e->model;
+    e->cfg.doc_prefix = e->doc_prefix;
+    e->cfg.query_prefix = e->query_prefix;
+    e->cfg.api_key = e->cfg.api_key_file = NULL;
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    e->headers = h;
+    if (h)
+        e->headers = h = curl_slist_append(h, "Expect:");
+    if (h && k) {
+        snprintf(e->auth_header, ah, "Authorization: Bearer %s", k);
+        e->headers = h = curl_slist_append(h, e->auth_header);
+    }
+    if (!h) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate request headers");
+        goto out;
+    }
+    curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)e->cfg.concurrency);
+    for (unsigned i = 0; i < e->cfg.concurrency; i++) {
+        struct slot *s = &e->slots[i];
+        s->e = e;
+        if (!(s->items = sage_calloc(e->cfg.max_inputs, sizeof(*s->items))) ||
+            !(s->easy = curl_easy_init()) ||
+            easy_setup(e, s->easy, &s->resp, &s->retry_after_ms, s->errbuf) < 0 ||
+            curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s) != CURLE_OK) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot set up request %u", i);
+            goto out;
+        }
+    }
+    if (pthread_create(&e->thread, NULL, io_main, e) != 0) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot start the embedding thread");
+        goto out;
+    }
+    e->thread_started = 1;
+out:
+    if (key) {
+        memset(key, 0, strlen(key));
+        sage_free(key);
+    }
+    if (rc < 0) {
+        embed_free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+fail_early:
+    sage_free(e);
+    return rc;
+}
+
+/* Copies e's fatal error to err; e->mu held. */
+static int fatal(struct embedder *e, struct sage_err *err)
+{
+    if (err)
+        *err = e->err;
+    return e->rc;
+}
+
+int embed_add(struct embedder *e, uint64_t id, const char *text, size_t len, struct sage_err *err)
+{
+    int rc = 0;
+    size_t pl = strlen(e->doc_prefix);
+    struct item *it = NULL;
+    char *joined = NULL;
+    if (e->cfg.on_vector == NULL && id >= MAX_STORED_ID)
+        return sage_err_set(err, SAGE_ELIMIT, "vector id %llu over the limit of %llu",
+                            (unsigned long long)id, (unsigned long long)MAX_STORED_ID);
+    if (len > SIZE_MAX - pl - 1 || !(joined = sage_malloc(pl + len + 1)) ||
+        !(it = sage_calloc(1, sizeof(*it))))
+        goto nomem;
+    memcpy(joined, e->doc_prefix, pl);
+    memcpy(joined + pl, text, len);
+    it->id = id;
+    it->len = pl + len;
+    it->tokens = embed_estimate_tokens(it->len);
+    if (!(it->text = json_stringn(joined, it->len))) {
+        rc = sage_err_set(err, SAGE_EINVAL, "text for id %llu is not valid UTF-8",
+                          (unsigned long long)id);
+        goto out;
+    }
+    pthread_mutex_lock(&e->mu);
+    if (e->finishing)
+        SAGE_BUG("embed_add after embed_finish");
+    while (e->rc == 0 && e->queued_bytes > 0 && e->queued_bytes + it->len > e->cfg.max_queue_bytes)
+        pthread_cond_wait(&e->space, &e->mu);
+    if (e->rc < 0) {
+        rc = fatal(e, err);
+    } else {
+        /* The I/O thread wakes for the first item (linger timer) and for a
+         * batch that just became full; a finishing request wakes it too. */
+        int wake = !e->head || e->n_queued + 1 == e->cfg.max_inputs ||
+                   (e->queued_tokens < e->cfg.max_tokens &&
+                    e->queued_tokens + it->tokens >= e->cfg.max_tokens);
+        it->queued_ms = now_ms();
+        if (e->tail)
+            e->tail->next = it;
+        else
+            e->head = it;
+        e->tail = it;
+        e->n_queued++;
+        e->queued_bytes += it->len;
+        e->queued_tokens += it->tokens;
+        it = NULL;
+        if (wake)
+            curl_multi_wakeup(e->multi);
+    }
+    pthread_mutex_unlock(&e->mu);
+    goto out;
+nomem:
+    rc = sage_err_set(err, SAGE_ENOMEM, "cannot queue text for id %llu", (unsigned long long)id);
+out:
+    if (it) {
+        json_decref(it->text);
+        sage_free(it);
+    }
+    sage_free(joined);
+    return rc;
+}
+
+static void stop_thread(struct embedder *e, int abandon)
+{
+    if (!e->thread_started)
+        return;
+    pthread_mutex_lock(&e->mu);
+    e->finishing = 1;
+    e->stop |= abandon;
+    pthread_mutex_unlock(&e->mu);
+    curl_multi_wakeup(e->multi);
+    pthread_join(e->thread, NULL);
+    e->thread_started = 0;
+}
+
+int embed_finish(struct embedder *e, struct sage_err *err)
+{
+    int rc;
+    stop_thread(e, 0);
+    pthread_mutex_lock(&e->mu);
+    e->finished = 1;
+    rc = e->rc < 0 ? fatal(e, err) : 0;
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+int embed_vectors(struct embedder *e, float **vecs, size_t *n, struct sage_err *err)
+{
+    *vecs = NULL;
+    *n = 0;
+    if (!e->finished || e->rc < 0 || e->cfg.on_vector)
+        return sage_err_set(err, SAGE_EINVAL, "no stored vectors to take (embed_finish first, "
+                            "without a callback)");
+    for (size_t i = 0; i < e->n_rows; i++)
+        if (!e->have[i])
+            return sage_err_set(err, SAGE_EINVAL, "id %zu has no vector", i);
+    *vecs = e->vecs;
+    *n = e->n_rows;
+    e->vecs = NULL;
+    e->cap_rows = e->n_rows = 0;
+    return 0;
+}
+
+int embed_query(struct embedder *e, const char *text, size_t len, float *out, size_t out_cap,
+                struct sage_err *err)
+{
+    int rc = 0;
+    char why[SAGE_ERR_MSG_MAX], errbuf[CURL_ERROR_SIZE];
+    struct buf resp = { 0 };
+    long retry_after_ms = -1;
+    unsigned dim = 0, delay = 0, attempts = 0;
+    double first_fail = 0;
+    float *v = NULL;
+    char *body = NULL;
+    size_t pl = strlen(e->query_prefix);
+    char *joined = len <= SIZE_MAX - pl - 1 ? sage_malloc(pl + len + 1) : NULL;
+    json_t *req = NULL;
+    pthread_mutex_lock(&e->query_mu);
+    if (!joined) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot build a query request");
+        goto out;
+    }
+    memcpy(joined, e->query_prefix, pl);
+    memcpy(joined + pl, text, len);
+    req = json_pack("{s:s, s:[s%]}", "model", e->model, "input", joined, pl + len);
+    if (!req || !(body = json_dumps(req, JSON_COMPACT))) {
+        rc = sage_err_set(err, SAGE_EINVAL, "query text is not valid UTF-8");
+        goto out;
+    }
+    if (!e->query_easy && (!(e->query_easy = curl_easy_init()) ||
+                           easy_setup(e, e->query_easy, &resp, &retry_after_ms, errbuf) < 0)) {
+        curl_easy_cleanup(e->query_easy);
+        e->query_easy = NULL;
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot set up a query request");
+        goto out;
+    }
+    /* The handle keeps its connection between queries; the destinations
+     * are this call's locals, so set them again. */
+    curl_easy_setopt(e->query_easy, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(e->query_easy, CURLOPT_HEADERDATA, &retry_after_ms);
+    curl_easy_setopt(e->query_easy, CURLOPT_ERRORBUFFER, errbuf);
+    resp.max = ((size_t)1 << 20) + (size_t)EMBED_MAX_DIM * 32;
+    for (;;) {
+        request_reset(e->query_easy, body, strlen(body), &resp, &retry_after_ms, errbuf);
+        CURLcode cc = curl_easy_perform(e->query_easy);
+        attempts++;
+        enum verdict vd = judge(e->query_easy, cc, &resp, errbuf, why, sizeof(why));
+        if (vd == V_OK)
+            break;
+        if (first_fail == 0)
+            first_fail = now_ms();
+        if (vd == V_FATAL || !may_retry(e, attempts, first_fail, retry_after_ms, &delay)) {
+            rc = give_up(e, err, attempts, 1, why);
+            goto out;
+        }
+        struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_mutex_lock(&e->mu);
+    dim = e->dim;
+    pthread_mutex_unlock(&e->mu);
+    struct sage_err perr = { 0 };
+    if (embed_parse_response(resp.p, resp.len, 1, &dim, &v, &perr) < 0) {
+        rc = sage_err_set(err, perr.code, "embedding server '%s' sent a bad response to a query: "
+                          "%s", e->url, perr.msg);
+        goto out;
+    }
+    if ((rc = accept_vectors(e, v, 1, dim, err)) < 0)
+        goto out;
+    if (dim > out_cap) {
+        rc = sage_err_set(err, SAGE_ELIMIT, "query vector of dimension %u does not fit in %zu",
+                          dim, out_cap);
+        goto out;
+    }
+    memcpy(out, v, dim * sizeof(float));
+    rc = (int)dim;
+out:
+    pthread_mutex_unlock(&e->query_mu);
+    sage_free(v);
+    sage_free(resp.p);
+    free(body);
+    json_decref(req);
+    sage_free(joined);
+    return rc;
+}
+
+unsigned embed_dim(const struct embedder *e)
+{
+    struct embedder *m = (struct embedder *)e;
+    pthread_mutex_lock(&m->mu);
+    unsigned d = m->dim;
+    pthread_mutex_unlock(&m->mu);
+    return d;
+}
+
+void embed_get_stats(const struct embedder *e, struct embed_stats *s)
+{
+    struct embedder *m = (struct embedder *)e;
+    pthread_mutex_lock(&m->mu);
+    *s = m->stats;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void embed_free(struct embedder *e)
+{
+    if (!e)
+        return;
+    stop_thread(e, 1);
+    for (unsigned i = 0; e->slots && i < e->cfg.concurrency; i++) {
+        slot_clear(&e->slots[i]);
+        curl_easy_cleanup(e->slots[i].easy);
+        sage_free(e->slots[i].items);
+        sage_free(e->slots[i].resp.p);
+    }
+    while (e->head) {
+        struct item *it = e->head;
+        e->head = it->next;
+        free_items(&it, 1);
+    }
+    curl_easy_cleanup(e->query_easy);
+    curl_multi_cleanup(e->multi);
+    curl_slist_free_all(e->headers);
+    if (e->auth_header) {
+        memset(e->auth_header, 0, strlen(e->auth_header));
+        sage_free(e->auth_header);
+    }
+    sage_free(e->slots);
+    sage_free(e->url);
+    sage_free(e->model);
+    sage_free(e->doc_prefix);
+    sage_free(e->query_prefix);
+    sage_free(e->vecs);
+    sage_free(e->have);
+    pthread_mutex_destroy(&e->mu);
+    pthread_mutex_destroy(&e->query_mu);
+    pthread_cond_destroy(&e->space);
+    sage_free(e);
+}
