@@ -531,6 +531,30 @@ static int may_retry(struct embedder *e, unsigned attempts, double first_fail_ms
     return now_ms() + *delay - first_fail_ms <= e->cfg.retry_budget_ms;
 }
 
+/* Counts a request about to be sent (queries and batches alike). */
+static void count_request(struct embedder *e, unsigned attempts, size_t body_len, size_t n)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stats.requests++;
+    e->stats.retries += attempts > 0;
+    e->stats.bytes_sent += body_len;
+    if (n > e->stats.max_batch)
+        e->stats.max_batch = n;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Counts a finished request; returns the dimension known so far. */
+static unsigned count_answer(struct embedder *e, CURLcode cc, enum verdict vd, size_t resp_len)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stats.bytes_received += resp_len;
+    e->stats.status_errors += cc == CURLE_OK && vd != V_OK;
+    e->stats.transport_errors += cc != CURLE_OK;
+    unsigned dim = e->dim;
+    pthread_mutex_unlock(&e->mu);
+    return dim;
+}
+
 static int give_up(struct embedder *e, struct sage_err *err, unsigned attempts, size_t n,
                    const char *why)
 {
@@ -664,14 +688,7 @@ static int slot_start(struct embedder *e, struct slot *s, struct sage_err *err)
     if (curl_multi_add_handle(e->multi, s->easy) != CURLM_OK)
         return sage_err_set(err, SAGE_ENOMEM, "cannot start a request");
     s->running = 1;
-    pthread_mutex_lock(&e->mu);
-    e->stats.requests++;
-    e->stats.retries += s->attempts > 0;
-    e->stats.bytes_sent += s->body_len;
-    if (s->n_items > e->stats.max_batch)
-        e->stats.max_batch = s->n_items;
-    pthread_mutex_unlock(&e->mu);
-    s->attempts++;
+    count_request(e, s->attempts++, s->body_len, s->n_items);
     return 0;
 }
 
@@ -708,12 +725,7 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
     curl_multi_remove_handle(e->multi, s->easy);
     s->running = 0;
     enum verdict vd = judge(s->easy, cc, &s->resp, s->errbuf, why, sizeof(why));
-    pthread_mutex_lock(&e->mu);
-    e->stats.bytes_received += s->resp.len;
-    e->stats.status_errors += cc == CURLE_OK && vd != V_OK;
-    e->stats.transport_errors += cc != CURLE_OK;
-    unsigned dim = e->dim;
-    pthread_mutex_unlock(&e->mu);
+    unsigned dim = count_answer(e, cc, vd, s->resp.len);
     if (vd == V_OK) {
         struct sage_err perr = { 0 };
         if (embed_parse_response(s->resp.p, s->resp.len, s->n_items, &dim, &v, &perr) < 0) {
@@ -783,24 +795,12 @@ static void *io_main(void *arg)
     struct embedder *e = arg;
     struct sage_err err = { 0 };
     int rc = 0, done = 0;
+    /* Completions are handled before scheduling, so a slot freed by this
+     * pass is refilled at once rather than after the poll's timeout. */
     for (;;) {
-        pthread_mutex_lock(&e->mu);
-        if (e->rc < 0 || e->stop) {
-            pthread_mutex_unlock(&e->mu);
-            break;
-        }
-        int wait = schedule(e, &done, &err);
-        pthread_mutex_unlock(&e->mu);
-        if (wait < 0) {
-            rc = wait;
-            break;
-        }
-        if (done)
-            break;
-        int running;
-        curl_multi_perform(e->multi, &running);
+        int running, left, wait;
         CURLMsg *m;
-        int left;
+        curl_multi_perform(e->multi, &running);
         while (rc == 0 && (m = curl_multi_info_read(e->multi, &left))) {
             struct slot *s = NULL;
             if (m->msg != CURLMSG_DONE)
@@ -810,6 +810,21 @@ static void *io_main(void *arg)
         }
         if (rc < 0)
             break;
+        pthread_mutex_lock(&e->mu);
+        if (e->rc < 0 || e->stop) {
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        wait = schedule(e, &done, &err);
+        pthread_mutex_unlock(&e->mu);
+        if (wait < 0) {
+            rc = wait;
+            break;
+        }
+        if (done)
+            break;
+        /* A handle added by schedule() carries a zero timeout inside
+         * libcurl, so this returns at once to start it. */
         if (curl_multi_poll(e->multi, NULL, 0, wait, NULL) != CURLM_OK) {
             rc = sage_err_set(&err, SAGE_EIO, "curl_multi_poll failed");
             break;
@@ -1080,9 +1095,10 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
     resp.max = ((size_t)1 << 20) + (size_t)EMBED_MAX_DIM * 32;
     for (;;) {
         request_reset(e->query_easy, body, strlen(body), &resp, &retry_after_ms, errbuf);
+        count_request(e, attempts++, strlen(body), 1);
         CURLcode cc = curl_easy_perform(e->query_easy);
-        attempts++;
         enum verdict vd = judge(e->query_easy, cc, &resp, errbuf, why, sizeof(why));
+        dim = count_answer(e, cc, vd, resp.len);
         if (vd == V_OK)
             break;
         if (first_fail == 0)
@@ -1095,9 +1111,6 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
             ;
     }
-    pthread_mutex_lock(&e->mu);
-    dim = e->dim;
-    pthread_mutex_unlock(&e->mu);
     struct sage_err perr = { 0 };
     if (embed_parse_response(resp.p, resp.len, 1, &dim, &v, &perr) < 0) {
         rc = sage_err_set(err, perr.code, "embedding server '%s' sent a bad response to a query: "
@@ -1106,6 +1119,10 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
     }
     if ((rc = accept_vectors(e, v, 1, dim, err)) < 0)
         goto out;
+    pthread_mutex_lock(&e->mu);
+    e->stats.inputs++;
+    e->stats.tokens += embed_estimate_tokens(pl + len);
+    pthread_mutex_unlock(&e->mu);
     if (dim > out_cap) {
         rc = sage_err_set(err, SAGE_ELIMIT, "query vector of dimension %u does not fit in %zu",
                           dim, out_cap);

@@ -25,7 +25,8 @@ POST /v1/chat/completions   an OpenAI vision message whose content holds an
 GET /_stats    {"requests", "inputs" (inputs received in embedding requests),
     "embedded" (inputs answered with a 200), "ocr_pages", "dropped",
     "status": {"200": n, ...}, "max_batch", "max_batch_tokens",
-    "auth": [last Authorization header seen, or null],
+    "auth": last Authorization header seen (or null), "last_input": the first
+    input of the last embedding request,
     "served": {sha256(input text): times answered with a 200}, "faults": {...}}
 POST /_faults  a JSON object merged into the fault settings; GET /_faults shows them.
 POST /_reset   zeroes the counters.
@@ -40,6 +41,10 @@ Faults (flags use dashes: --error-rate 0.3), applied to /v1/* in this order:
   max_inputs, max_tokens  batches over either are refused with 413 (as TEI does)
   wrong_dim               answer vectors of this dimension instead (null: off)
   malformed               answer 200 with a truncated JSON body
+  scale                   multiply every vector by this (1.0: unit length)
+  constant                every vector is the same one, made once, and "served"
+                          is not kept: the server's own work stays small next to
+                          the added latency (benchmarks of the client)
   seed                    seeds the fault decisions (default 1)
 With --api-key, a request without "Authorization: Bearer KEY" gets 401.
 """
@@ -63,7 +68,7 @@ FAULT_DEFAULTS = {
     "latency_ms": 0, "jitter_ms": 0, "drop_rate": 0.0, "fail_next": 0,
     "error_rate": 0.0, "error_statuses": [503], "retry_after": None,
     "max_inputs": None, "max_tokens": None, "wrong_dim": None,
-    "malformed": False, "seed": 1,
+    "malformed": False, "scale": 1.0, "constant": False, "seed": 1,
 }
 MAX_BODY = 64 << 20
 
@@ -107,7 +112,8 @@ class State:
     def reset(self):
         self.stats = {"requests": 0, "inputs": 0, "embedded": 0, "ocr_pages": 0,
                       "dropped": 0, "status": {}, "max_batch": 0,
-                      "max_batch_tokens": 0, "auth": None, "served": {}}
+                      "max_batch_tokens": 0, "auth": None, "last_input": None,
+                      "served": {}}
 
     def set_faults(self, d):
         unknown = set(d) - set(FAULT_DEFAULTS)
@@ -126,6 +132,12 @@ class State:
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fakegpu/1"
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle's
+        # algorithm holds the body until the client's delayed ACK (~40 ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt, *args):
         self.server.state.note("%s %s" % (self.address_string(), fmt % args))
@@ -267,6 +279,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         tokens = sum(est_tokens(x) for x in inp)
         with st.lock:
             st.stats["inputs"] += len(inp)
+            st.stats["last_input"] = inp[0]
             f = dict(st.faults)
         if f["max_inputs"] is not None and len(inp) > f["max_inputs"]:
             self.error(413, "batch size %d > maximum allowed batch size %d"
@@ -276,7 +289,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.error(413, "batch of %d tokens > maximum of %d" % (tokens, f["max_tokens"]))
             return
         dim = f["wrong_dim"] or st.dim
-        data = [{"object": "embedding", "index": i, "embedding": embed(x, dim)}
+        if f["constant"]:
+            self.constant_reply(req, inp, dim, tokens)
+            return
+        k = f["scale"]
+        data = [{"object": "embedding", "index": i, "embedding": [k * v for v in embed(x, dim)]}
                 for i, x in enumerate(inp)]
         body = json.dumps({"object": "list", "data": data, "model": req.get("model") or st.model,
                            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}).encode()
@@ -293,6 +310,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for x in inp:
                 h = hashlib.sha256(x.encode("utf-8")).hexdigest()
                 served[h] = served.get(h, 0) + 1
+
+    def constant_reply(self, req, inp, dim, tokens):
+        st = self.server.state
+        vec = json.dumps(embed("", dim))
+        data = ",".join('{"object":"embedding","index":%d,"embedding":%s}' % (i, vec)
+                        for i in range(len(inp)))
+        body = ('{"object":"list","data":[%s],"model":%s,"usage":{"prompt_tokens":%d,'
+                '"total_tokens":%d}}' % (data, json.dumps(req.get("model") or st.model),
+                                         tokens, tokens)).encode()
+        self.reply(200, body)
+        with st.lock:
+            st.stats["embedded"] += len(inp)
+            st.stats["max_batch"] = max(st.stats["max_batch"], len(inp))
 
     def chat(self, req):
         st = self.server.state
@@ -355,6 +385,8 @@ def main():
     p.add_argument("--max-tokens", type=int)
     p.add_argument("--wrong-dim", type=int)
     p.add_argument("--malformed", action="store_const", const=True)
+    p.add_argument("--scale", type=float)
+    p.add_argument("--constant", action="store_const", const=True)
     p.add_argument("--seed", type=int)
     args = p.parse_args()
     if args.dim < 1:
