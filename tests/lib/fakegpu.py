@@ -362,6 +362,14 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # A client that hung up (a timeout, a fatal error elsewhere) is normal here.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            self.state.note("%s: %s" % (client_address, exc))
+            return
+        super().handle_error(request, client_address)
+
 
 def main():
     p = argparse.ArgumentParser(description="fake OpenAI-compatible GPU server for tests")

@@ -6,22 +6,12 @@
 #   fg_stats                 GET /_stats to stdout
 #   fg_faults JSON           POST /_faults (merged into the fault settings)
 #   fg_reset                 POST /_reset (zeroes the counters)
-# PIDs go to $T_ROOT/.pids too, so a server started inside a t_ok body (a
-# subshell) is still killed by the exit trap. The server also exits by itself
-# after FG_IDLE seconds without a request, so it can never outlive a test.
+# The PID goes to the exit trap through t_daemon (tap.sh), also from inside a
+# t_ok body. The server also exits by itself after FG_IDLE seconds without a
+# request, so it can never outlive a test.
 
 : "${FG_DEADLINE:=20}" "${FG_IDLE:=120}"
 FG_PID='' FG_PORT='' FG_URL='' FG_DIR=''
-
-fg_cleanup() {
-    [ -f "$T_ROOT/.pids" ] && T_PIDS="$T_PIDS $(cat "$T_ROOT/.pids")"
-    t_cleanup
-}
-trap fg_cleanup EXIT
-
-fg_settled() {
-    [ -s "$1/port" ] || ! kill -0 "$2" 2>/dev/null
-}
 
 fg_start() {
     local dir=$1
@@ -31,9 +21,8 @@ fg_start() {
         --log "$dir/fakegpu.log" "$@" </dev/null >"$dir/fakegpu.out" 2>&1 &
     FG_PID=$!
     FG_DIR=$dir
-    echo "$FG_PID" >>"$T_ROOT/.pids"
-    T_PIDS="$T_PIDS $FG_PID"
-    t_wait "$FG_DEADLINE" fg_settled "$dir" "$FG_PID"
+    t_daemon "$FG_PID"
+    t_wait "$FG_DEADLINE" t_settled "$dir/port" "$FG_PID"
     if [ ! -s "$dir/port" ]; then
         echo "fakegpu.py did not start:"
         cat "$dir/fakegpu.out"
@@ -43,18 +32,8 @@ fg_start() {
     FG_URL="http://127.0.0.1:$FG_PORT"
 }
 
-fg_gone() {
-    ! kill -0 "$1" 2>/dev/null
-}
-
 fg_stop() {
-    local pid=${1:-$FG_PID} st
-    kill -TERM "$pid" 2>/dev/null
-    t_wait "$FG_DEADLINE" fg_gone "$pid" || { echo "fakegpu $pid did not stop"; return 1; }
-    wait "$pid"
-    st=$?
-    sed -i "/^$pid\$/d" "$T_ROOT/.pids"
-    return $st
+    t_stop "${1:-$FG_PID}" "$FG_DEADLINE"
 }
 
 fg_stats() {
