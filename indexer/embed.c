@@ -43,6 +43,19 @@ struct buf {
     size_t len, cap, max;
 };
 
+/* What every request to one endpoint shares: where, how to authenticate,
+ * how to retry, and the HTTP counters. Used by the embedder and by OCR. */
+struct remote {
+    const char *what;           /* "embedding server", for messages */
+    char *url, *auth_header;
+    struct curl_slist *headers;
+    unsigned timeout_ms, max_attempts, retry_budget_ms, backoff_ms, backoff_max_ms;
+    pthread_mutex_t mu;         /* guards rng and the counters */
+    int mu_ready;
+    uint64_t rng;
+    uint64_t requests, retries, bytes_sent, bytes_received, status_errors, transport_errors;
+};
+
 /* One request slot: a reused easy handle and the batch it owns until the
  * batch succeeds (n_items 0: free). */
 struct slot {
@@ -62,8 +75,8 @@ struct slot {
 
 struct embedder {
     struct embed_config cfg;    /* strings below are our copies */
-    char *url, *model, *auth_header, *doc_prefix, *query_prefix;
-    struct curl_slist *headers;
+    struct remote r;
+    char *model, *doc_prefix, *query_prefix;
     CURLM *multi;
     struct slot *slots;
     pthread_t thread;
@@ -79,12 +92,11 @@ struct embedder {
     int rc;                     /* first fatal error (negated code), 0 */
     struct sage_err err;
     unsigned dim;               /* configured or learned; 0: not yet */
-    struct embed_stats stats;
+    struct embed_stats stats;   /* inputs, tokens, max_batch (HTTP counters: r) */
     float *vecs;                /* stored vectors, row = id */
     size_t cap_rows;
     uint8_t *have;              /* 1 when row id holds a vector */
     size_t cap_have, n_rows;    /* n_rows: largest id + 1 */
-    uint64_t rng;
 
     pthread_mutex_t query_mu;   /* serializes embed_query on query_easy */
     CURL *query_easy;
@@ -343,18 +355,17 @@ out:
     return rc;
 }
 
-unsigned embed_backoff_ms(const struct embed_config *c, unsigned attempt, long retry_after_ms,
-                          uint64_t *rng)
+unsigned embed_backoff_ms(unsigned base_ms, unsigned max_ms, unsigned attempt,
+                          long retry_after_ms, uint64_t *rng)
 {
-    uint64_t cap = c->backoff_ms;
-    for (unsigned i = 1; i < attempt && cap < c->backoff_max_ms; i++)
+    uint64_t cap = base_ms;
+    for (unsigned i = 1; i < attempt && cap < max_ms; i++)
         cap *= 2;
-    if (cap > c->backoff_max_ms)
-        cap = c->backoff_max_ms;
+    if (cap > max_ms)
+        cap = max_ms;
     uint64_t d = next_rand(rng) % (cap + 1);
     if (retry_after_ms >= 0) {
-        uint64_t ra = (uint64_t)retry_after_ms < c->backoff_max_ms ? (uint64_t)retry_after_ms
-                                                                   : c->backoff_max_ms;
+        uint64_t ra = (uint64_t)retry_after_ms < max_ms ? (uint64_t)retry_after_ms : max_ms;
         if (d < ra)
             d = ra;
     }
@@ -426,19 +437,19 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 
 /* Configures an easy handle for POSTs to the endpoint; the body and
  * Retry-After destinations are set per request. */
-static int easy_setup(struct embedder *e, CURL *h, struct buf *resp, long *retry_after_ms,
+static int easy_setup(const struct remote *r, CURL *h, struct buf *resp, long *retry_after_ms,
                       char *errbuf)
 {
     CURLcode c = CURLE_OK;
 #define SET(opt, val) if (c == CURLE_OK) c = curl_easy_setopt(h, opt, val)
-    SET(CURLOPT_URL, e->url);
+    SET(CURLOPT_URL, r->url);
     SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_HTTPHEADER, e->headers);
+    SET(CURLOPT_HTTPHEADER, r->headers);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, resp);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, retry_after_ms);
-    SET(CURLOPT_TIMEOUT_MS, (long)e->cfg.timeout_ms);
+    SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TCP_NODELAY, 1L);
@@ -520,47 +531,139 @@ static enum verdict judge(CURL *h, CURLcode cc, const struct buf *resp, const ch
 
 /* Whether a request that failed for the attempts-th time may try again,
  * and after how long. */
-static int may_retry(struct embedder *e, unsigned attempts, double first_fail_ms,
+static int may_retry(struct remote *r, unsigned attempts, double first_fail_ms,
                      long retry_after_ms, unsigned *delay)
 {
-    if (attempts >= e->cfg.max_attempts)
+    if (attempts >= r->max_attempts)
         return 0;
-    pthread_mutex_lock(&e->mu);
-    *delay = embed_backoff_ms(&e->cfg, attempts, retry_after_ms, &e->rng);
-    pthread_mutex_unlock(&e->mu);
-    return now_ms() + *delay - first_fail_ms <= e->cfg.retry_budget_ms;
+    pthread_mutex_lock(&r->mu);
+    *delay = embed_backoff_ms(r->backoff_ms, r->backoff_max_ms, attempts, retry_after_ms, &r->rng);
+    pthread_mutex_unlock(&r->mu);
+    return now_ms() + *delay - first_fail_ms <= r->retry_budget_ms;
 }
 
-/* Counts a request about to be sent (queries and batches alike). */
-static void count_request(struct embedder *e, unsigned attempts, size_t body_len, size_t n)
+/* Counts a request about to be sent. */
+static void count_request(struct remote *r, unsigned attempts, size_t body_len)
 {
-    pthread_mutex_lock(&e->mu);
-    e->stats.requests++;
-    e->stats.retries += attempts > 0;
-    e->stats.bytes_sent += body_len;
-    if (n > e->stats.max_batch)
-        e->stats.max_batch = n;
-    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_lock(&r->mu);
+    r->requests++;
+    r->retries += attempts > 0;
+    r->bytes_sent += body_len;
+    pthread_mutex_unlock(&r->mu);
 }
 
-/* Counts a finished request; returns the dimension known so far. */
-static unsigned count_answer(struct embedder *e, CURLcode cc, enum verdict vd, size_t resp_len)
+/* Counts a finished request. */
+static void count_answer(struct remote *r, CURLcode cc, enum verdict vd, size_t resp_len)
 {
-    pthread_mutex_lock(&e->mu);
-    e->stats.bytes_received += resp_len;
-    e->stats.status_errors += cc == CURLE_OK && vd != V_OK;
-    e->stats.transport_errors += cc != CURLE_OK;
-    unsigned dim = e->dim;
-    pthread_mutex_unlock(&e->mu);
-    return dim;
+    pthread_mutex_lock(&r->mu);
+    r->bytes_received += resp_len;
+    r->status_errors += cc == CURLE_OK && vd != V_OK;
+    r->transport_errors += cc != CURLE_OK;
+    pthread_mutex_unlock(&r->mu);
 }
 
-static int give_up(struct embedder *e, struct sage_err *err, unsigned attempts, size_t n,
-                   const char *why)
+/* The error after the last attempt; request names it ("a request of 32 inputs"). */
+static int give_up(const struct remote *r, struct sage_err *err, unsigned attempts,
+                   const char *request, const char *why)
 {
-    return sage_err_set(err, SAGE_EREMOTE, "embedding server '%s' failed a request of %zu "
-                        "input%s after %u attempt%s: %s", e->url, n, n == 1 ? "" : "s",
-                        attempts, attempts == 1 ? "" : "s", why);
+    return sage_err_set(err, SAGE_EREMOTE, "%s '%s' failed %s after %u attempt%s: %s", r->what,
+                        r->url, request, attempts, attempts == 1 ? "" : "s", why);
+}
+
+/* Sets r up for the endpoint url (taken over, even on failure): copies the
+ * retry settings, reads the key file when api_key is NULL, builds headers.
+ * remote_release undoes it, also after a failure. */
+static int remote_init(struct remote *r, const char *what, char *url, const char *api_key,
+                       const char *api_key_file, const struct embed_config *retry,
+                       struct sage_err *err)
+{
+    int rc = 0;
+    char *key = NULL;
+    memset(r, 0, sizeof(*r));
+    r->what = what;
+    r->url = url;
+    r->timeout_ms = retry->timeout_ms;
+    r->max_attempts = retry->max_attempts;
+    r->retry_budget_ms = retry->retry_budget_ms;
+    r->backoff_ms = retry->backoff_ms;
+    r->backoff_max_ms = retry->backoff_max_ms;
+    r->rng = ((uint64_t)now_ms() * 2654435761u) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)r;
+    pthread_mutex_init(&r->mu, NULL);
+    r->mu_ready = 1;
+    if (!url)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot copy the %s URL", what);
+    if (!api_key && api_key_file && (rc = read_key_file(api_key_file, &key, err)) < 0)
+        return rc;
+    const char *k = api_key ? api_key : key;
+    size_t ah = k ? strlen(k) + 32 : 0;
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    r->headers = h;
+    if (h)
+        r->headers = h = curl_slist_append(h, "Expect:");
+    if (h && k && (r->auth_header = sage_malloc(ah))) {
+        snprintf(r->auth_header, ah, "Authorization: Bearer %s", k);
+        r->headers = h = curl_slist_append(h, r->auth_header);
+    }
+    if (!h || (k && !r->auth_header))
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate request headers");
+    if (key) {
+        memset(key, 0, strlen(key));
+        sage_free(key);
+    }
+    return rc;
+}
+
+static void remote_release(struct remote *r)
+{
+    curl_slist_free_all(r->headers);
+    if (r->auth_header) {
+        memset(r->auth_header, 0, strlen(r->auth_header));
+        sage_free(r->auth_header);
+    }
+    sage_free(r->url);
+    if (r->mu_ready)
+        pthread_mutex_destroy(&r->mu);
+    memset(r, 0, sizeof(*r));
+}
+
+/* POSTs body[0..len) on h (set up by easy_setup for r) until a 200 lands in
+ * resp (the caller's, max set), retrying as r says and sleeping between
+ * tries; request names it in the error. */
+static int remote_post(struct remote *r, CURL *h, const char *body, size_t len, struct buf *resp,
+                       const char *request, struct sage_err *err)
+{
+    char why[SAGE_ERR_MSG_MAX], errbuf[CURL_ERROR_SIZE];
+    long retry_after_ms = -1;
+    unsigned delay = 0, attempts = 0;
+    double first_fail = 0;
+    int rc = 0;
+    /* The handle keeps its connection between calls; the destinations are
+     * this call's locals, so they are set each time and cleared after. */
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &retry_after_ms);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    for (;;) {
+        request_reset(h, body, len, resp, &retry_after_ms, errbuf);
+        count_request(r, attempts++, len);
+        CURLcode cc = curl_easy_perform(h);
+        enum verdict vd = judge(h, cc, resp, errbuf, why, sizeof(why));
+        count_answer(r, cc, vd, resp->len);
+        if (vd == V_OK)
+            break;
+        if (first_fail == 0)
+            first_fail = now_ms();
+        if (vd == V_FATAL || !may_retry(r, attempts, first_fail, retry_after_ms, &delay)) {
+            rc = give_up(r, err, attempts, request, why);
+            break;
+        }
+        struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+    return rc;
 }
 
 /* Checks parsed vectors' dimension against the embedder's (learning it when
@@ -574,7 +677,7 @@ static int accept_vectors(struct embedder *e, float *v, size_t n, unsigned dim,
         e->dim = dim;
     if (dim != e->dim)
         rc = sage_err_set(err, SAGE_EREMOTE, "embedding server '%s' returned vectors of "
-                          "dimension %u, expected %u", e->url, dim, e->dim);
+                          "dimension %u, expected %u", e->r.url, dim, e->dim);
     pthread_mutex_unlock(&e->mu);
     if (rc == 0 && e->cfg.normalize)
         for (size_t i = 0; i < n; i++)
@@ -688,7 +791,11 @@ static int slot_start(struct embedder *e, struct slot *s, struct sage_err *err)
     if (curl_multi_add_handle(e->multi, s->easy) != CURLM_OK)
         return sage_err_set(err, SAGE_ENOMEM, "cannot start a request");
     s->running = 1;
-    count_request(e, s->attempts++, s->body_len, s->n_items);
+    count_request(&e->r, s->attempts++, s->body_len);
+    pthread_mutex_lock(&e->mu);
+    if (s->n_items > e->stats.max_batch)
+        e->stats.max_batch = s->n_items;
+    pthread_mutex_unlock(&e->mu);
     return 0;
 }
 
@@ -725,12 +832,13 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
     curl_multi_remove_handle(e->multi, s->easy);
     s->running = 0;
     enum verdict vd = judge(s->easy, cc, &s->resp, s->errbuf, why, sizeof(why));
-    unsigned dim = count_answer(e, cc, vd, s->resp.len);
+    count_answer(&e->r, cc, vd, s->resp.len);
+    unsigned dim = embed_dim(e);
     if (vd == V_OK) {
         struct sage_err perr = { 0 };
         if (embed_parse_response(s->resp.p, s->resp.len, s->n_items, &dim, &v, &perr) < 0) {
             rc = sage_err_set(err, perr.code, "embedding server '%s' sent a bad response to %zu "
-                              "inputs: %s", e->url, s->n_items, perr.msg);
+                              "inputs: %s", e->r.url, s->n_items, perr.msg);
             goto out;
         }
         if ((rc = accept_vectors(e, v, s->n_items, dim, err)) < 0 ||
@@ -741,8 +849,11 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
     }
     if (s->attempts == 1 || s->first_fail_ms == 0)
         s->first_fail_ms = now_ms();
-    if (vd == V_FATAL || !may_retry(e, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
-        rc = give_up(e, err, s->attempts, s->n_items, why);
+    if (vd == V_FATAL || !may_retry(&e->r, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
+        char request[64];
+        snprintf(request, sizeof(request), "a request of %zu input%s", s->n_items,
+                 s->n_items == 1 ? "" : "s");
+        rc = give_up(&e->r, err, s->attempts, request, why);
         goto out;
     }
     s->due_ms = now_ms() + delay;
@@ -854,17 +965,22 @@ static void curl_init(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Initializes libcurl once per process (before any thread of ours runs). */
+static int curl_ready(struct sage_err *err)
+{
+    pthread_once(&curl_once, curl_init);
+    return curl_init_rc == CURLE_OK ? 0 : sage_err_set(err, SAGE_EIO, "cannot initialize libcurl");
+}
+
 int embed_new(const struct embed_config *c, struct embedder **out, struct sage_err *err)
 {
     int rc = 0;
-    char *key = NULL;
     struct embedder *e = NULL;
     *out = NULL;
     if (!c->url || !*c->url || !c->model || !*c->model)
         return sage_err_set(err, SAGE_EINVAL, "an embedding server needs a URL and a model name");
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return sage_err_set(err, SAGE_EIO, "cannot initialize libcurl");
+    if ((rc = curl_ready(err)) < 0)
+        return rc;
     if (!(e = sage_calloc(1, sizeof(*e))))
         return sage_err_set(err, SAGE_ENOMEM, "cannot allocate the embedder");
     e->cfg = *c;
@@ -874,50 +990,35 @@ int embed_new(const struct embed_config *c, struct embedder **out, struct sage_e
         rc = sage_err_set(err, SAGE_EINVAL, "embedding limits out of range (dimension <= %u, "
                           "batch <= %u, concurrency <= %u)", EMBED_MAX_DIM, MAX_INPUTS_CAP,
                           MAX_CONCURRENCY);
-        goto fail_early;
+        sage_free(e);
+        return rc;
     }
     e->dim = c->dim;
-    e->rng = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid();
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->query_mu, NULL);
     pthread_cond_init(&e->space, NULL);
-    if (!c->api_key && c->api_key_file && (rc = read_key_file(c->api_key_file, &key, err)) < 0)
+    if ((rc = remote_init(&e->r, "embedding server", embed_endpoint(c->url), c->api_key,
+                          c->api_key_file, &e->cfg, err)) < 0)
         goto out;
-    const char *k = c->api_key ? c->api_key : key;
-    size_t ah = k ? strlen(k) + 32 : 0;
-    if (!(e->url = embed_endpoint(c->url)) || !(e->model = sage_strdup(c->model)) ||
-        !(e->doc_prefix = dup_or_empty(c->doc_prefix)) ||
+    if (!(e->model = sage_strdup(c->model)) || !(e->doc_prefix = dup_or_empty(c->doc_prefix)) ||
         !(e->query_prefix = dup_or_empty(c->query_prefix)) ||
-        (k && !(e->auth_header = sage_malloc(ah))) ||
         !(e->slots = sage_calloc(e->cfg.concurrency, sizeof(*e->slots))) ||
         !(e->multi = curl_multi_init())) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the embedder");
         goto out;
     }
-    e->cfg.url = e->url;
+    e->cfg.url = e->r.url;
     e->cfg.model = e->model;
     e->cfg.doc_prefix = e->doc_prefix;
     e->cfg.query_prefix = e->query_prefix;
     e->cfg.api_key = e->cfg.api_key_file = NULL;
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    e->headers = h;
-    if (h)
-        e->headers = h = curl_slist_append(h, "Expect:");
-    if (h && k) {
-        snprintf(e->auth_header, ah, "Authorization: Bearer %s", k);
-        e->headers = h = curl_slist_append(h, e->auth_header);
-    }
-    if (!h) {
-        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate request headers");
-        goto out;
-    }
     curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)e->cfg.concurrency);
     for (unsigned i = 0; i < e->cfg.concurrency; i++) {
         struct slot *s = &e->slots[i];
         s->e = e;
         if (!(s->items = sage_calloc(e->cfg.max_inputs, sizeof(*s->items))) ||
             !(s->easy = curl_easy_init()) ||
-            easy_setup(e, s->easy, &s->resp, &s->retry_after_ms, s->errbuf) < 0 ||
+            easy_setup(&e->r, s->easy, &s->resp, &s->retry_after_ms, s->errbuf) < 0 ||
             curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s) != CURLE_OK) {
             rc = sage_err_set(err, SAGE_ENOMEM, "cannot set up request %u", i);
             goto out;
@@ -929,19 +1030,12 @@ int embed_new(const struct embed_config *c, struct embedder **out, struct sage_e
     }
     e->thread_started = 1;
 out:
-    if (key) {
-        memset(key, 0, strlen(key));
-        sage_free(key);
-    }
     if (rc < 0) {
         embed_free(e);
         return rc;
     }
     *out = e;
     return 0;
-fail_early:
-    sage_free(e);
-    return rc;
 }
 
 /* Copies e's fatal error to err; e->mu held. */
@@ -1058,16 +1152,14 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
                 struct sage_err *err)
 {
     int rc = 0;
-    char why[SAGE_ERR_MSG_MAX], errbuf[CURL_ERROR_SIZE];
-    struct buf resp = { 0 };
-    long retry_after_ms = -1;
-    unsigned dim = 0, delay = 0, attempts = 0;
-    double first_fail = 0;
+    struct buf resp = { .max = ((size_t)1 << 20) + (size_t)EMBED_MAX_DIM * 32 };
+    unsigned dim;
     float *v = NULL;
     char *body = NULL;
     size_t pl = strlen(e->query_prefix);
     char *joined = len <= SIZE_MAX - pl - 1 ? sage_malloc(pl + len + 1) : NULL;
     json_t *req = NULL;
+    struct sage_err perr = { 0 };
     pthread_mutex_lock(&e->query_mu);
     if (!joined) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot build a query request");
@@ -1081,40 +1173,18 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
         goto out;
     }
     if (!e->query_easy && (!(e->query_easy = curl_easy_init()) ||
-                           easy_setup(e, e->query_easy, &resp, &retry_after_ms, errbuf) < 0)) {
+                           easy_setup(&e->r, e->query_easy, NULL, NULL, NULL) < 0)) {
         curl_easy_cleanup(e->query_easy);
         e->query_easy = NULL;
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot set up a query request");
         goto out;
     }
-    /* The handle keeps its connection between queries; the destinations
-     * are this call's locals, so set them again. */
-    curl_easy_setopt(e->query_easy, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(e->query_easy, CURLOPT_HEADERDATA, &retry_after_ms);
-    curl_easy_setopt(e->query_easy, CURLOPT_ERRORBUFFER, errbuf);
-    resp.max = ((size_t)1 << 20) + (size_t)EMBED_MAX_DIM * 32;
-    for (;;) {
-        request_reset(e->query_easy, body, strlen(body), &resp, &retry_after_ms, errbuf);
-        count_request(e, attempts++, strlen(body), 1);
-        CURLcode cc = curl_easy_perform(e->query_easy);
-        enum verdict vd = judge(e->query_easy, cc, &resp, errbuf, why, sizeof(why));
-        dim = count_answer(e, cc, vd, resp.len);
-        if (vd == V_OK)
-            break;
-        if (first_fail == 0)
-            first_fail = now_ms();
-        if (vd == V_FATAL || !may_retry(e, attempts, first_fail, retry_after_ms, &delay)) {
-            rc = give_up(e, err, attempts, 1, why);
-            goto out;
-        }
-        struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-    }
-    struct sage_err perr = { 0 };
+    if ((rc = remote_post(&e->r, e->query_easy, body, strlen(body), &resp, "a query", err)) < 0)
+        goto out;
+    dim = embed_dim(e);
     if (embed_parse_response(resp.p, resp.len, 1, &dim, &v, &perr) < 0) {
         rc = sage_err_set(err, perr.code, "embedding server '%s' sent a bad response to a query: "
-                          "%s", e->url, perr.msg);
+                          "%s", e->r.url, perr.msg);
         goto out;
     }
     if ((rc = accept_vectors(e, v, 1, dim, err)) < 0)
@@ -1155,6 +1225,14 @@ void embed_get_stats(const struct embedder *e, struct embed_stats *s)
     pthread_mutex_lock(&m->mu);
     *s = m->stats;
     pthread_mutex_unlock(&m->mu);
+    pthread_mutex_lock(&m->r.mu);
+    s->requests = m->r.requests;
+    s->retries = m->r.retries;
+    s->bytes_sent = m->r.bytes_sent;
+    s->bytes_received = m->r.bytes_received;
+    s->status_errors = m->r.status_errors;
+    s->transport_errors = m->r.transport_errors;
+    pthread_mutex_unlock(&m->r.mu);
 }
 
 void embed_free(struct embedder *e)
@@ -1175,13 +1253,8 @@ void embed_free(struct embedder *e)
     }
     curl_easy_cleanup(e->query_easy);
     curl_multi_cleanup(e->multi);
-    curl_slist_free_all(e->headers);
-    if (e->auth_header) {
-        memset(e->auth_header, 0, strlen(e->auth_header));
-        sage_free(e->auth_header);
-    }
+    remote_release(&e->r);
     sage_free(e->slots);
-    sage_free(e->url);
     sage_free(e->model);
     sage_free(e->doc_prefix);
     sage_free(e->query_prefix);

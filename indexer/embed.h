@@ -149,10 +149,10 @@ int embed_parse_response(const char *body, size_t len, size_t n, unsigned *dim, 
                          struct sage_err *err);
 
 /* The wait before retry number attempt (1 for the first retry): uniform in
- * [0, min(backoff_max_ms, backoff_ms * 2^(attempt-1))] ("full jitter"), but
- * at least retry_after_ms (the server's Retry-After; negative: none) capped
- * at backoff_max_ms. *rng is the caller's random state (any non-zero seed). */
-unsigned embed_backoff_ms(const struct embed_config *c, unsigned attempt, long retry_after_ms,
-                          uint64_t *rng);
+ * [0, min(max_ms, base_ms * 2^(attempt-1))] ("full jitter"), but at least
+ * retry_after_ms (the server's Retry-After; negative: none) capped at max_ms.
+ * *rng is the caller's random state (any seed). */
+unsigned embed_backoff_ms(unsigned base_ms, unsigned max_ms, unsigned attempt,
+                          long retry_after_ms, uint64_t *rng);
 
 #endif

@@ -136,15 +136,11 @@ static void test_endpoint(void **state)
 static void test_backoff(void **state)
 {
     (void)state;
-    struct embed_config c;
     uint64_t rng = 42;
-    embed_config_init(&c);
-    c.backoff_ms = 100;
-    c.backoff_max_ms = 1000;
     unsigned max1 = 0, max4 = 0, min9 = UINT32_MAX;
     for (int i = 0; i < 2000; i++) {
-        unsigned a = embed_backoff_ms(&c, 1, -1, &rng), b = embed_backoff_ms(&c, 4, -1, &rng);
-        unsigned z = embed_backoff_ms(&c, 9, -1, &rng);
+        unsigned a = embed_backoff_ms(100, 1000, 1, -1, &rng), b = embed_backoff_ms(100, 1000, 4, -1, &rng);
+        unsigned z = embed_backoff_ms(100, 1000, 9, -1, &rng);
         assert_true(a <= 100 && b <= 800 && z <= 1000);
         max1 = a > max1 ? a : max1;
         max4 = b > max4 ? b : max4;
@@ -154,8 +150,8 @@ static void test_backoff(void **state)
     assert_true(max1 > 80 && max4 > 600 && min9 < 100);
     /* Retry-After is a floor, capped at backoff_max_ms. */
     for (int i = 0; i < 100; i++) {
-        assert_true(embed_backoff_ms(&c, 1, 700, &rng) >= 700);
-        assert_int_equal(embed_backoff_ms(&c, 1, 5000, &rng), 1000);
+        assert_true(embed_backoff_ms(100, 1000, 1, 700, &rng) >= 700);
+        assert_int_equal(embed_backoff_ms(100, 1000, 1, 5000, &rng), 1000);
     }
     assert_int_equal(embed_estimate_tokens(0), 1);
     assert_int_equal(embed_estimate_tokens(4), 1);
