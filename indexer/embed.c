@@ -14,17 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "alloc.h"
 #include "embed.h"
+#include "remote.h"
 
 #define MAX_INPUTS_CAP 4096u        /* config ceilings, against typos */
 #define MAX_CONCURRENCY 256u
 #define MAX_STORED_ID ((uint64_t)1 << 31)
-#define MAX_KEY_FILE 4096
-#define MSG_MAX 200                 /* bytes of a server's message kept for errors */
 #define IDLE_POLL_MS 1000
 
 /* One queued text: the JSON string (prefix included) and its estimates. */
@@ -37,25 +34,6 @@ struct item {
     struct item *next;
 };
 
-/* A response body, capped. */
-struct buf {
-    char *p;
-    size_t len, cap, max;
-};
-
-/* What every request to one endpoint shares: where, how to authenticate,
- * how to retry, and the HTTP counters. Used by the embedder and by OCR. */
-struct remote {
-    const char *what;           /* "embedding server", for messages */
-    char *url, *auth_header;
-    struct curl_slist *headers;
-    unsigned timeout_ms, max_attempts, retry_budget_ms, backoff_ms, backoff_max_ms;
-    pthread_mutex_t mu;         /* guards rng and the counters */
-    int mu_ready;
-    uint64_t rng;
-    uint64_t requests, retries, bytes_sent, bytes_received, status_errors, transport_errors;
-};
-
 /* One request slot: a reused easy handle and the batch it owns until the
  * batch succeeds (n_items 0: free). */
 struct slot {
@@ -65,7 +43,7 @@ struct slot {
     size_t n_items;
     char *body;                 /* request JSON (jansson's allocator: free()) */
     size_t body_len;
-    struct buf resp;
+    struct remote_buf resp;
     long retry_after_ms;        /* from the last answer's Retry-After; -1: none */
     unsigned attempts;          /* requests sent for this batch */
     double first_fail_ms, due_ms;
@@ -101,22 +79,6 @@ struct embedder {
     pthread_mutex_t query_mu;   /* serializes embed_query on query_easy */
     CURL *query_easy;
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* ---- configuration ---- */
 
@@ -218,55 +180,6 @@ int embed_config_from_env(struct embed_config *c, struct sage_err *err)
     return env_bool("SAGE_EMBED_NORMALIZE", &c->normalize, err);
 }
 
-static int has_suffix(const char *s, size_t n, const char *suffix)
-{
-    size_t k = strlen(suffix);
-    return n >= k && memcmp(s + n - k, suffix, k) == 0;
-}
-
-char *embed_endpoint(const char *base)
-{
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/')
-        n--;
-    const char *tail = has_suffix(base, n, "/embeddings") ? ""
-                       : has_suffix(base, n, "/v1") ? "/embeddings" : "/v1/embeddings";
-    size_t size = n + strlen(tail) + 1;
-    char *u = sage_malloc(size);
-    if (u)
-        snprintf(u, size, "%.*s%s", (int)n, base, tail);
-    return u;
-}
-
-/* Reads the first line of a key file, trimmed, into a new string. */
-static int read_key_file(const char *path, char **out, struct sage_err *err)
-{
-    char buf[MAX_KEY_FILE + 1];
-    int rc = 0;
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return sage_err_sys(err, SAGE_EINVAL, "cannot open api key file '%s'", path);
-    size_t n = fread(buf, 1, MAX_KEY_FILE, f);
-    if (ferror(f)) {
-        rc = sage_err_sys(err, SAGE_EINVAL, "cannot read api key file '%s'", path);
-        goto out;
-    }
-    buf[n] = 0;
-    buf[strcspn(buf, "\r\n")] = 0;
-    n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-        buf[--n] = 0;
-    if (n == 0) {
-        rc = sage_err_set(err, SAGE_EINVAL, "api key file '%s' is empty", path);
-        goto out;
-    }
-    if (!(*out = sage_strdup(buf)))
-        rc = sage_err_set(err, SAGE_ENOMEM, "cannot copy the api key");
-out:
-    fclose(f);
-    return rc;
-}
-
 /* ---- response parsing, backoff ---- */
 
 int embed_parse_response(const char *body, size_t len, size_t n, unsigned *dim, float **out,
@@ -355,23 +268,6 @@ out:
     return rc;
 }
 
-unsigned embed_backoff_ms(unsigned base_ms, unsigned max_ms, unsigned attempt,
-                          long retry_after_ms, uint64_t *rng)
-{
-    uint64_t cap = base_ms;
-    for (unsigned i = 1; i < attempt && cap < max_ms; i++)
-        cap *= 2;
-    if (cap > max_ms)
-        cap = max_ms;
-    uint64_t d = next_rand(rng) % (cap + 1);
-    if (retry_after_ms >= 0) {
-        uint64_t ra = (uint64_t)retry_after_ms < max_ms ? (uint64_t)retry_after_ms : max_ms;
-        if (d < ra)
-            d = ra;
-    }
-    return (unsigned)d;
-}
-
 static void normalize(float *v, unsigned dim)
 {
     double s = 0;
@@ -382,288 +278,6 @@ static void normalize(float *v, unsigned dim)
         for (unsigned i = 0; i < dim; i++)
             v[i] = (float)(v[i] * k);
     }
-}
-
-/* ---- HTTP plumbing shared by batches and queries ---- */
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
-{
-    struct buf *b = arg;
-    size_t n = size * nmemb;
-    if (n > b->max - b->len)
-        return 0;   /* over the cap: CURLE_WRITE_ERROR */
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = sage_realloc(b->p, cap);
-        if (!q)
-            return 0;
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return n;
-}
-
-/* Retry-After: delay-seconds or an HTTP-date. */
-static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
-{
-    long *retry_after_ms = arg;
-    size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    if (n > sizeof(name) - 1 && n < 256 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
-        char v[256];
-        memcpy(v, p + sizeof(name) - 1, n - (sizeof(name) - 1));
-        v[n - (sizeof(name) - 1)] = 0;
-        char *s = v + strspn(v, " \t"), *end;
-        s[strcspn(s, "\r\n")] = 0;
-        errno = 0;
-        long long secs = strtoll(s, &end, 10);
-        if (end != s && *end == 0 && !errno && secs >= 0) {
-            *retry_after_ms = secs > 86400 ? 86400000L : (long)secs * 1000;
-        } else {
-            time_t t = curl_getdate(s, NULL);
-            if (t != -1) {
-                time_t now = time(NULL);
-                *retry_after_ms = t <= now ? 0 : (t - now > 86400 ? 86400000L : (long)(t - now) * 1000);
-            }
-        }
-    }
-    return n;
-}
-
-/* Configures an easy handle for POSTs to the endpoint; the body and
- * Retry-After destinations are set per request. */
-static int easy_setup(const struct remote *r, CURL *h, struct buf *resp, long *retry_after_ms,
-                      char *errbuf)
-{
-    CURLcode c = CURLE_OK;
-#define SET(opt, val) if (c == CURLE_OK) c = curl_easy_setopt(h, opt, val)
-    SET(CURLOPT_URL, r->url);
-    SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_HTTPHEADER, r->headers);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, resp);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, retry_after_ms);
-    SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    SET(CURLOPT_TCP_NODELAY, 1L);
-    SET(CURLOPT_ERRORBUFFER, errbuf);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_ACCEPT_ENCODING, "");
-#undef SET
-    return c == CURLE_OK ? 0 : -1;
-}
-
-/* Prepares one request of body[0..len) on h. */
-static void request_reset(CURL *h, const char *body, size_t len, struct buf *resp,
-                          long *retry_after_ms, char *errbuf)
-{
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    resp->len = 0;
-    *retry_after_ms = -1;
-    errbuf[0] = 0;
-}
-
-/* The server's own message from an error body: error.message, error (a
- * string), message or detail, else the body's start; printable ASCII only. */
-static void server_message(const struct buf *b, char *out, size_t size)
-{
-    json_t *root = b->len ? json_loadb(b->p, b->len, 0, NULL) : NULL;
-    json_t *e = json_object_get(root, "error");
-    const char *m = json_string_value(json_object_get(e, "message"));
-    if (!m)
-        m = json_string_value(e);
-    if (!m)
-        m = json_string_value(json_object_get(root, "message"));
-    if (!m)
-        m = json_string_value(json_object_get(root, "detail"));
-    if (!m)
-        m = b->len ? b->p : "(empty body)";
-    size_t i = 0;
-    for (; m[i] && i + 1 < size && i < MSG_MAX; i++)
-        out[i] = (m[i] >= 0x20 && m[i] < 0x7f) ? m[i] : ' ';
-    out[i] = 0;
-    json_decref(root);
-}
-
-static int retryable_curl(CURLcode c)
-{
-    switch (c) {
-    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_GOT_NOTHING: case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-enum verdict { V_OK, V_RETRY, V_FATAL };
-
-/* Judges one finished request; for anything but V_OK, why says what the
- * server did ("HTTP 503: overloaded", "Connection refused"). */
-static enum verdict judge(CURL *h, CURLcode cc, const struct buf *resp, const char *errbuf,
-                          char *why, size_t why_len)
-{
-    long status = 0;
-    if (cc != CURLE_OK) {
-        if (cc == CURLE_WRITE_ERROR && resp->len >= resp->max)
-            snprintf(why, why_len, "response larger than %zu bytes", resp->max);
-        else
-            snprintf(why, why_len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
-        return retryable_curl(cc) ? V_RETRY : V_FATAL;
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 200)
-        return V_OK;
-    char msg[MSG_MAX + 1];
-    server_message(resp, msg, sizeof(msg));
-    snprintf(why, why_len, "HTTP %ld: %s", status, msg);
-    return (status == 408 || status == 429 || (status >= 500 && status <= 599)) ? V_RETRY : V_FATAL;
-}
-
-/* Whether a request that failed for the attempts-th time may try again,
- * and after how long. */
-static int may_retry(struct remote *r, unsigned attempts, double first_fail_ms,
-                     long retry_after_ms, unsigned *delay)
-{
-    if (attempts >= r->max_attempts)
-        return 0;
-    pthread_mutex_lock(&r->mu);
-    *delay = embed_backoff_ms(r->backoff_ms, r->backoff_max_ms, attempts, retry_after_ms, &r->rng);
-    pthread_mutex_unlock(&r->mu);
-    return now_ms() + *delay - first_fail_ms <= r->retry_budget_ms;
-}
-
-/* Counts a request about to be sent. */
-static void count_request(struct remote *r, unsigned attempts, size_t body_len)
-{
-    pthread_mutex_lock(&r->mu);
-    r->requests++;
-    r->retries += attempts > 0;
-    r->bytes_sent += body_len;
-    pthread_mutex_unlock(&r->mu);
-}
-
-/* Counts a finished request. */
-static void count_answer(struct remote *r, CURLcode cc, enum verdict vd, size_t resp_len)
-{
-    pthread_mutex_lock(&r->mu);
-    r->bytes_received += resp_len;
-    r->status_errors += cc == CURLE_OK && vd != V_OK;
-    r->transport_errors += cc != CURLE_OK;
-    pthread_mutex_unlock(&r->mu);
-}
-
-/* The error after the last attempt; request names it ("a request of 32 inputs"). */
-static int give_up(const struct remote *r, struct sage_err *err, unsigned attempts,
-                   const char *request, const char *why)
-{
-    return sage_err_set(err, SAGE_EREMOTE, "%s '%s' failed %s after %u attempt%s: %s", r->what,
-                        r->url, request, attempts, attempts == 1 ? "" : "s", why);
-}
-
-/* Sets r up for the endpoint url (taken over, even on failure): copies the
- * retry settings, reads the key file when api_key is NULL, builds headers.
- * remote_release undoes it, also after a failure. */
-static int remote_init(struct remote *r, const char *what, char *url, const char *api_key,
-                       const char *api_key_file, const struct embed_config *retry,
-                       struct sage_err *err)
-{
-    int rc = 0;
-    char *key = NULL;
-    memset(r, 0, sizeof(*r));
-    r->what = what;
-    r->url = url;
-    r->timeout_ms = retry->timeout_ms;
-    r->max_attempts = retry->max_attempts;
-    r->retry_budget_ms = retry->retry_budget_ms;
-    r->backoff_ms = retry->backoff_ms;
-    r->backoff_max_ms = retry->backoff_max_ms;
-    r->rng = ((uint64_t)now_ms() * 2654435761u) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)r;
-    pthread_mutex_init(&r->mu, NULL);
-    r->mu_ready = 1;
-    if (!url)
-        return sage_err_set(err, SAGE_ENOMEM, "cannot copy the %s URL", what);
-    if (!api_key && api_key_file && (rc = read_key_file(api_key_file, &key, err)) < 0)
-        return rc;
-    const char *k = api_key ? api_key : key;
-    size_t ah = k ? strlen(k) + 32 : 0;
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    r->headers = h;
-    if (h)
-        r->headers = h = curl_slist_append(h, "Expect:");
-    if (h && k && (r->auth_header = sage_malloc(ah))) {
-        snprintf(r->auth_header, ah, "Authorization: Bearer %s", k);
-        r->headers = h = curl_slist_append(h, r->auth_header);
-    }
-    if (!h || (k && !r->auth_header))
-        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate request headers");
-    if (key) {
-        memset(key, 0, strlen(key));
-        sage_free(key);
-    }
-    return rc;
-}
-
-static void remote_release(struct remote *r)
-{
-    curl_slist_free_all(r->headers);
-    if (r->auth_header) {
-        memset(r->auth_header, 0, strlen(r->auth_header));
-        sage_free(r->auth_header);
-    }
-    sage_free(r->url);
-    if (r->mu_ready)
-        pthread_mutex_destroy(&r->mu);
-    memset(r, 0, sizeof(*r));
-}
-
-/* POSTs body[0..len) on h (set up by easy_setup for r) until a 200 lands in
- * resp (the caller's, max set), retrying as r says and sleeping between
- * tries; request names it in the error. */
-static int remote_post(struct remote *r, CURL *h, const char *body, size_t len, struct buf *resp,
-                       const char *request, struct sage_err *err)
-{
-    char why[SAGE_ERR_MSG_MAX], errbuf[CURL_ERROR_SIZE];
-    long retry_after_ms = -1;
-    unsigned delay = 0, attempts = 0;
-    double first_fail = 0;
-    int rc = 0;
-    /* The handle keeps its connection between calls; the destinations are
-     * this call's locals, so they are set each time and cleared after. */
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &retry_after_ms);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    for (;;) {
-        request_reset(h, body, len, resp, &retry_after_ms, errbuf);
-        count_request(r, attempts++, len);
-        CURLcode cc = curl_easy_perform(h);
-        enum verdict vd = judge(h, cc, resp, errbuf, why, sizeof(why));
-        count_answer(r, cc, vd, resp->len);
-        if (vd == V_OK)
-            break;
-        if (first_fail == 0)
-            first_fail = now_ms();
-        if (vd == V_FATAL || !may_retry(r, attempts, first_fail, retry_after_ms, &delay)) {
-            rc = give_up(r, err, attempts, request, why);
-            break;
-        }
-        struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-    }
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
-    return rc;
 }
 
 /* Checks parsed vectors' dimension against the embedder's (learning it when
@@ -787,11 +401,11 @@ static int slot_fill(struct embedder *e, struct slot *s, struct sage_err *err)
 
 static int slot_start(struct embedder *e, struct slot *s, struct sage_err *err)
 {
-    request_reset(s->easy, s->body, s->body_len, &s->resp, &s->retry_after_ms, s->errbuf);
+    remote_request_reset(s->easy, s->body, s->body_len, &s->resp, &s->retry_after_ms, s->errbuf);
     if (curl_multi_add_handle(e->multi, s->easy) != CURLM_OK)
         return sage_err_set(err, SAGE_ENOMEM, "cannot start a request");
     s->running = 1;
-    count_request(&e->r, s->attempts++, s->body_len);
+    remote_count_request(&e->r, s->attempts++, s->body_len);
     pthread_mutex_lock(&e->mu);
     if (s->n_items > e->stats.max_batch)
         e->stats.max_batch = s->n_items;
@@ -831,10 +445,10 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
     int rc = 0;
     curl_multi_remove_handle(e->multi, s->easy);
     s->running = 0;
-    enum verdict vd = judge(s->easy, cc, &s->resp, s->errbuf, why, sizeof(why));
-    count_answer(&e->r, cc, vd, s->resp.len);
+    enum remote_verdict vd = remote_judge(s->easy, cc, &s->resp, s->errbuf, why, sizeof(why));
+    remote_count_answer(&e->r, cc, vd, s->resp.len);
     unsigned dim = embed_dim(e);
-    if (vd == V_OK) {
+    if (vd == REMOTE_OK) {
         struct sage_err perr = { 0 };
         if (embed_parse_response(s->resp.p, s->resp.len, s->n_items, &dim, &v, &perr) < 0) {
             rc = sage_err_set(err, perr.code, "embedding server '%s' sent a bad response to %zu "
@@ -848,15 +462,15 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
         goto out;
     }
     if (s->attempts == 1 || s->first_fail_ms == 0)
-        s->first_fail_ms = now_ms();
-    if (vd == V_FATAL || !may_retry(&e->r, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
+        s->first_fail_ms = remote_now_ms();
+    if (vd == REMOTE_FATAL || !remote_may_retry(&e->r, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
         char request[64];
         snprintf(request, sizeof(request), "a request of %zu input%s", s->n_items,
                  s->n_items == 1 ? "" : "s");
-        rc = give_up(&e->r, err, s->attempts, request, why);
+        rc = remote_give_up(&e->r, err, s->attempts, request, why);
         goto out;
     }
-    s->due_ms = now_ms() + delay;
+    s->due_ms = remote_now_ms() + delay;
 out:
     sage_free(v);
     return rc;
@@ -866,7 +480,7 @@ out:
  * the poll timeout (ms); *done when all work is over. */
 static int schedule(struct embedder *e, int *done, struct sage_err *err)
 {
-    double now = now_ms(), wait = IDLE_POLL_MS;
+    double now = remote_now_ms(), wait = IDLE_POLL_MS;
     int rc = 0, busy = 0;
     for (unsigned i = 0; i < e->cfg.concurrency && rc == 0; i++) {
         struct slot *s = &e->slots[i];
@@ -958,20 +572,6 @@ static char *dup_or_empty(const char *s)
     return sage_strdup(s ? s : "");
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* Initializes libcurl once per process (before any thread of ours runs). */
-static int curl_ready(struct sage_err *err)
-{
-    pthread_once(&curl_once, curl_init);
-    return curl_init_rc == CURLE_OK ? 0 : sage_err_set(err, SAGE_EIO, "cannot initialize libcurl");
-}
-
 int embed_new(const struct embed_config *c, struct embedder **out, struct sage_err *err)
 {
     int rc = 0;
@@ -979,7 +579,7 @@ int embed_new(const struct embed_config *c, struct embedder **out, struct sage_e
     *out = NULL;
     if (!c->url || !*c->url || !c->model || !*c->model)
         return sage_err_set(err, SAGE_EINVAL, "an embedding server needs a URL and a model name");
-    if ((rc = curl_ready(err)) < 0)
+    if ((rc = remote_curl_ready(err)) < 0)
         return rc;
     if (!(e = sage_calloc(1, sizeof(*e))))
         return sage_err_set(err, SAGE_ENOMEM, "cannot allocate the embedder");
@@ -997,8 +597,10 @@ int embed_new(const struct embed_config *c, struct embedder **out, struct sage_e
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->query_mu, NULL);
     pthread_cond_init(&e->space, NULL);
-    if ((rc = remote_init(&e->r, "embedding server", embed_endpoint(c->url), c->api_key,
-                          c->api_key_file, &e->cfg, err)) < 0)
+    struct remote_policy pol = { e->cfg.timeout_ms, e->cfg.max_attempts, e->cfg.retry_budget_ms,
+                                 e->cfg.backoff_ms, e->cfg.backoff_max_ms };
+    if ((rc = remote_init(&e->r, "embedding server", remote_endpoint(c->url, "embeddings"),
+                          c->api_key, c->api_key_file, &pol, err)) < 0)
         goto out;
     if (!(e->model = sage_strdup(c->model)) || !(e->doc_prefix = dup_or_empty(c->doc_prefix)) ||
         !(e->query_prefix = dup_or_empty(c->query_prefix)) ||
@@ -1018,7 +620,7 @@ int embed_new(const struct embed_config *c, struct embedder **out, struct sage_e
         s->e = e;
         if (!(s->items = sage_calloc(e->cfg.max_inputs, sizeof(*s->items))) ||
             !(s->easy = curl_easy_init()) ||
-            easy_setup(&e->r, s->easy, &s->resp, &s->retry_after_ms, s->errbuf) < 0 ||
+            remote_easy_setup(&e->r, s->easy, &s->resp, &s->retry_after_ms, s->errbuf) < 0 ||
             curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s) != CURLE_OK) {
             rc = sage_err_set(err, SAGE_ENOMEM, "cannot set up request %u", i);
             goto out;
@@ -1081,7 +683,7 @@ int embed_add(struct embedder *e, uint64_t id, const char *text, size_t len, str
         int wake = !e->head || e->n_queued + 1 == e->cfg.max_inputs ||
                    (e->queued_tokens < e->cfg.max_tokens &&
                     e->queued_tokens + it->tokens >= e->cfg.max_tokens);
-        it->queued_ms = now_ms();
+        it->queued_ms = remote_now_ms();
         if (e->tail)
             e->tail->next = it;
         else
@@ -1152,7 +754,7 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
                 struct sage_err *err)
 {
     int rc = 0;
-    struct buf resp = { .max = ((size_t)1 << 20) + (size_t)EMBED_MAX_DIM * 32 };
+    struct remote_buf resp = { .max = ((size_t)1 << 20) + (size_t)EMBED_MAX_DIM * 32 };
     unsigned dim;
     float *v = NULL;
     char *body = NULL;
@@ -1173,7 +775,7 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
         goto out;
     }
     if (!e->query_easy && (!(e->query_easy = curl_easy_init()) ||
-                           easy_setup(&e->r, e->query_easy, NULL, NULL, NULL) < 0)) {
+                           remote_easy_setup(&e->r, e->query_easy, NULL, NULL, NULL) < 0)) {
         curl_easy_cleanup(e->query_easy);
         e->query_easy = NULL;
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot set up a query request");

@@ -22,9 +22,8 @@ typedef int (*embed_vector_fn)(void *ctx, uint64_t id, const float *vec, unsigne
 /* Everything is borrowed; embed_new copies what it keeps. A zero number
  * field takes the default shown (embed_config_init sets them explicitly). */
 struct embed_config {
-    const char *url;            /* base URL: http://gpu:8000 or .../v1 (then
-                                   /embeddings is appended) or the full
-                                   .../v1/embeddings */
+    const char *url;            /* base URL: http://gpu:8000, .../v1 or the
+                                   full .../v1/embeddings (remote_endpoint) */
     const char *model;          /* sent as "model"; required */
     const char *api_key;        /* sent as "Authorization: Bearer KEY"; NULL: none */
     const char *api_key_file;   /* the key's first line is read from here at
@@ -83,10 +82,6 @@ void embed_config_init(struct embed_config *c);
  * they are. Strings point into the environment (valid while it is unchanged).
  * -SAGE_EINVAL naming the variable for a malformed or out-of-range value. */
 int embed_config_from_env(struct embed_config *c, struct sage_err *err);
-
-/* The endpoint URL for a base URL (rules at embed_config.url), as a new
- * string (sage_free), or NULL when out of memory. */
-char *embed_endpoint(const char *base);
 
 struct embedder;
 
@@ -147,12 +142,5 @@ void embed_free(struct embedder *e);
 #define EMBED_MAX_DIM 8192u
 int embed_parse_response(const char *body, size_t len, size_t n, unsigned *dim, float **out,
                          struct sage_err *err);
-
-/* The wait before retry number attempt (1 for the first retry): uniform in
- * [0, min(max_ms, base_ms * 2^(attempt-1))] ("full jitter"), but at least
- * retry_after_ms (the server's Retry-After; negative: none) capped at max_ms.
- * *rng is the caller's random state (any seed). */
-unsigned embed_backoff_ms(unsigned base_ms, unsigned max_ms, unsigned attempt,
-                          long retry_after_ms, uint64_t *rng);
 
 #endif

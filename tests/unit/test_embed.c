@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include "../../indexer/embed.h"
+#include "../../indexer/remote.h"
 
 /* A URL nothing listens on; these tests never send a request. */
 #define NOWHERE "http://127.0.0.1:9"
@@ -112,11 +113,12 @@ static void test_parse_oom(void **state)
     assert_true(failed_once);
 }
 
-/* ---- endpoint, backoff ---- */
+/* ---- endpoint, backoff (remote.c) ---- */
 
 static void check_endpoint(const char *base, const char *want)
 {
-    char *u = embed_endpoint(base);
+    const char *path = strstr(want, "/chat/completions") ? "chat/completions" : "embeddings";
+    char *u = remote_endpoint(base, path);
     assert_non_null(u);
     assert_string_equal(u, want);
     sage_free(u);
@@ -131,6 +133,10 @@ static void test_endpoint(void **state)
     check_endpoint("http://gpu:8000/v1//", "http://gpu:8000/v1/embeddings");
     check_endpoint("https://api.example/openai/v1/embeddings", "https://api.example/openai/v1/embeddings");
     check_endpoint("http://gpu/tei", "http://gpu/tei/v1/embeddings");
+    check_endpoint("http://gpu/xembeddings", "http://gpu/xembeddings/v1/embeddings");
+    check_endpoint("http://vllm:8000", "http://vllm:8000/v1/chat/completions");
+    check_endpoint("http://vllm:8000/v1/", "http://vllm:8000/v1/chat/completions");
+    check_endpoint("http://vllm:8000/v1/chat/completions", "http://vllm:8000/v1/chat/completions");
 }
 
 static void test_backoff(void **state)
@@ -139,8 +145,8 @@ static void test_backoff(void **state)
     uint64_t rng = 42;
     unsigned max1 = 0, max4 = 0, min9 = UINT32_MAX;
     for (int i = 0; i < 2000; i++) {
-        unsigned a = embed_backoff_ms(100, 1000, 1, -1, &rng), b = embed_backoff_ms(100, 1000, 4, -1, &rng);
-        unsigned z = embed_backoff_ms(100, 1000, 9, -1, &rng);
+        unsigned a = remote_backoff_ms(100, 1000, 1, -1, &rng), b = remote_backoff_ms(100, 1000, 4, -1, &rng);
+        unsigned z = remote_backoff_ms(100, 1000, 9, -1, &rng);
         assert_true(a <= 100 && b <= 800 && z <= 1000);
         max1 = a > max1 ? a : max1;
         max4 = b > max4 ? b : max4;
@@ -150,8 +156,8 @@ static void test_backoff(void **state)
     assert_true(max1 > 80 && max4 > 600 && min9 < 100);
     /* Retry-After is a floor, capped at backoff_max_ms. */
     for (int i = 0; i < 100; i++) {
-        assert_true(embed_backoff_ms(100, 1000, 1, 700, &rng) >= 700);
-        assert_int_equal(embed_backoff_ms(100, 1000, 1, 5000, &rng), 1000);
+        assert_true(remote_backoff_ms(100, 1000, 1, 700, &rng) >= 700);
+        assert_int_equal(remote_backoff_ms(100, 1000, 1, 5000, &rng), 1000);
     }
     assert_int_equal(embed_estimate_tokens(0), 1);
     assert_int_equal(embed_estimate_tokens(4), 1);
