@@ -109,75 +109,29 @@ static void config_defaults(struct embed_config *c)
 #undef DEF
 }
 
-static int env_uint(const char *name, unsigned min, unsigned max, unsigned *out,
-                    struct sage_err *err)
-{
-    const char *s = getenv(name);
-    char *end;
-    if (!s)
-        return 0;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || *s == '-' || v < min || v > max)
-        return sage_err_set(err, SAGE_EINVAL, "%s: '%s' is not a number in [%u, %u]", name, s,
-                            min, max);
-    *out = (unsigned)v;
-    return 0;
-}
-
-static int env_bool(const char *name, int *out, struct sage_err *err)
-{
-    static const char *const yes[] = { "1", "true", "yes", "on" }, *const no[] = { "0", "false", "no", "off" };
-    const char *s = getenv(name);
-    if (!s)
-        return 0;
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
-            *out = strcasecmp(s, yes[i]) == 0;
-            return 0;
-        }
-    }
-    return sage_err_set(err, SAGE_EINVAL, "%s: '%s' is not a boolean (1/0, true/false, yes/no)",
-                        name, s);
-}
-
 int embed_config_from_env(struct embed_config *c, struct sage_err *err)
 {
-    static const struct {
-        const char *name;
-        size_t off;
-    } strs[] = {
-        { "SAGE_EMBED_URL", offsetof(struct embed_config, url) },
-        { "SAGE_EMBED_MODEL", offsetof(struct embed_config, model) },
-        { "SAGE_EMBED_API_KEY", offsetof(struct embed_config, api_key) },
-        { "SAGE_EMBED_API_KEY_FILE", offsetof(struct embed_config, api_key_file) },
-        { "SAGE_EMBED_DOC_PREFIX", offsetof(struct embed_config, doc_prefix) },
-        { "SAGE_EMBED_QUERY_PREFIX", offsetof(struct embed_config, query_prefix) },
+#define STR(name, field) { name, REMOTE_ENV_STR, offsetof(struct embed_config, field), 0, 0 }
+#define NUM(name, field, min, max) { name, REMOTE_ENV_UINT, offsetof(struct embed_config, field), min, max }
+    static const struct remote_env vars[] = {
+        STR("SAGE_EMBED_URL", url),
+        STR("SAGE_EMBED_MODEL", model),
+        STR("SAGE_EMBED_API_KEY", api_key),
+        STR("SAGE_EMBED_API_KEY_FILE", api_key_file),
+        STR("SAGE_EMBED_DOC_PREFIX", doc_prefix),
+        STR("SAGE_EMBED_QUERY_PREFIX", query_prefix),
+        NUM("SAGE_EMBED_DIM", dim, 1, EMBED_MAX_DIM),
+        NUM("SAGE_EMBED_BATCH", max_inputs, 1, MAX_INPUTS_CAP),
+        NUM("SAGE_EMBED_MAX_TOKENS", max_tokens, 1, 1u << 24),
+        NUM("SAGE_EMBED_CONCURRENCY", concurrency, 1, MAX_CONCURRENCY),
+        NUM("SAGE_EMBED_TIMEOUT_MS", timeout_ms, 1, 3600000),
+        NUM("SAGE_EMBED_RETRIES", max_attempts, 1, 1000),
+        NUM("SAGE_EMBED_RETRY_BUDGET_MS", retry_budget_ms, 1, 86400000),
+        { "SAGE_EMBED_NORMALIZE", REMOTE_ENV_BOOL, offsetof(struct embed_config, normalize), 0, 1 },
     };
-    static const struct {
-        const char *name;
-        size_t off;
-        unsigned min, max;
-    } nums[] = {
-        { "SAGE_EMBED_DIM", offsetof(struct embed_config, dim), 1, EMBED_MAX_DIM },
-        { "SAGE_EMBED_BATCH", offsetof(struct embed_config, max_inputs), 1, MAX_INPUTS_CAP },
-        { "SAGE_EMBED_MAX_TOKENS", offsetof(struct embed_config, max_tokens), 1, 1u << 24 },
-        { "SAGE_EMBED_CONCURRENCY", offsetof(struct embed_config, concurrency), 1, MAX_CONCURRENCY },
-        { "SAGE_EMBED_TIMEOUT_MS", offsetof(struct embed_config, timeout_ms), 1, 3600000 },
-        { "SAGE_EMBED_RETRIES", offsetof(struct embed_config, max_attempts), 1, 1000 },
-        { "SAGE_EMBED_RETRY_BUDGET_MS", offsetof(struct embed_config, retry_budget_ms), 1, 86400000 },
-    };
-    int rc;
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        const char *s = getenv(strs[i].name);
-        if (s)
-            *(const char **)(void *)((char *)c + strs[i].off) = s;
-    }
-    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
-        if ((rc = env_uint(nums[i].name, nums[i].min, nums[i].max,
-                           (unsigned *)(void *)((char *)c + nums[i].off), err)) < 0)
-            return rc;
-    return env_bool("SAGE_EMBED_NORMALIZE", &c->normalize, err);
+#undef STR
+#undef NUM
+    return remote_env_load(c, vars, sizeof(vars) / sizeof(vars[0]), err);
 }
 
 /* ---- response parsing, backoff ---- */
@@ -827,14 +781,7 @@ void embed_get_stats(const struct embedder *e, struct embed_stats *s)
     pthread_mutex_lock(&m->mu);
     *s = m->stats;
     pthread_mutex_unlock(&m->mu);
-    pthread_mutex_lock(&m->r.mu);
-    s->requests = m->r.requests;
-    s->retries = m->r.retries;
-    s->bytes_sent = m->r.bytes_sent;
-    s->bytes_received = m->r.bytes_received;
-    s->status_errors = m->r.status_errors;
-    s->transport_errors = m->r.transport_errors;
-    pthread_mutex_unlock(&m->r.mu);
+    remote_get_counters(&m->r, &s->http);
 }
 
 void embed_free(struct embedder *e)

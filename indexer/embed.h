@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "remote.h"
 
 /* Receives one vector (dim floats, normalized when asked) for the id given
  * to embed_add. Called on the embedder's I/O thread, once per id, in no
@@ -52,15 +53,10 @@ struct embed_config {
 
 /* Client-side counters, for the build report. */
 struct embed_stats {
-    uint64_t requests;          /* HTTP requests sent, retries included */
-    uint64_t retries;           /* requests that were retries */
     uint64_t inputs;            /* inputs embedded (each counted once) */
     uint64_t tokens;            /* estimated tokens of the inputs embedded */
-    uint64_t bytes_sent;        /* request bodies */
-    uint64_t bytes_received;    /* response bodies */
     uint64_t max_batch;         /* most inputs in one request */
-    uint64_t status_errors;     /* answers with a status other than 200 */
-    uint64_t transport_errors;  /* timeouts, resets, refused connections */
+    struct remote_counters http;
 };
 
 /* Token estimate used for batching: ceil(bytes / 4), at least 1. Cheap, and

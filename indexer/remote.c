@@ -261,9 +261,9 @@ int remote_may_retry(struct remote *r, unsigned attempts, double first_fail_ms,
 void remote_count_request(struct remote *r, unsigned attempts, size_t body_len)
 {
     pthread_mutex_lock(&r->mu);
-    r->requests++;
-    r->retries += attempts > 0;
-    r->bytes_sent += body_len;
+    r->n.requests++;
+    r->n.retries += attempts > 0;
+    r->n.bytes_sent += body_len;
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -271,9 +271,16 @@ void remote_count_request(struct remote *r, unsigned attempts, size_t body_len)
 void remote_count_answer(struct remote *r, CURLcode cc, enum remote_verdict vd, size_t resp_len)
 {
     pthread_mutex_lock(&r->mu);
-    r->bytes_received += resp_len;
-    r->status_errors += cc == CURLE_OK && vd != REMOTE_OK;
-    r->transport_errors += cc != CURLE_OK;
+    r->n.bytes_received += resp_len;
+    r->n.status_errors += cc == CURLE_OK && vd != REMOTE_OK;
+    r->n.transport_errors += cc != CURLE_OK;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void remote_get_counters(struct remote *r, struct remote_counters *out)
+{
+    pthread_mutex_lock(&r->mu);
+    *out = r->n;
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -392,4 +399,51 @@ int remote_curl_ready(struct sage_err *err)
 {
     pthread_once(&curl_once, curl_init);
     return curl_init_rc == CURLE_OK ? 0 : sage_err_set(err, SAGE_EIO, "cannot initialize libcurl");
+}
+
+/* ---- configuration from the environment ---- */
+
+static int env_uint(const char *name, const char *s, unsigned min, unsigned max, unsigned *out,
+                    struct sage_err *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v < min || v > max)
+        return sage_err_set(err, SAGE_EINVAL, "%s: '%s' is not a number in [%u, %u]", name, s,
+                            min, max);
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int env_bool(const char *name, const char *s, int *out, struct sage_err *err)
+{
+    static const char *const yes[] = { "1", "true", "yes", "on" };
+    static const char *const no[] = { "0", "false", "no", "off" };
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+            *out = strcasecmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return sage_err_set(err, SAGE_EINVAL, "%s: '%s' is not a boolean (1/0, true/false, yes/no)",
+                        name, s);
+}
+
+int remote_env_load(void *cfg, const struct remote_env *vars, size_t n, struct sage_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *s = getenv(vars[i].name);
+        void *field = (char *)cfg + vars[i].off;
+        if (!s)
+            continue;
+        if (vars[i].kind == REMOTE_ENV_STR)
+            *(const char **)field = s;
+        else if (vars[i].kind == REMOTE_ENV_UINT)
+            rc = env_uint(vars[i].name, s, vars[i].min, vars[i].max, field, err);
+        else
+            rc = env_bool(vars[i].name, s, field, err);
+    }
+    return rc;
 }

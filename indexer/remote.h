@@ -29,6 +29,16 @@ struct remote_policy {
     unsigned backoff_max_ms;    /* backoff cap, and the most Retry-After honoured */
 };
 
+/* HTTP counters of one endpoint, for build reports. */
+struct remote_counters {
+    uint64_t requests;          /* sent, retries included */
+    uint64_t retries;           /* requests that were retries */
+    uint64_t bytes_sent;        /* request bodies */
+    uint64_t bytes_received;    /* response bodies */
+    uint64_t status_errors;     /* answers with a status other than 200 */
+    uint64_t transport_errors;  /* timeouts, resets, refused connections */
+};
+
 /* What every request to one endpoint shares. The counters and rng are
  * guarded by mu; the rest is set by remote_init and then only read. */
 struct remote {
@@ -39,7 +49,7 @@ struct remote {
     pthread_mutex_t mu;
     int mu_ready;
     uint64_t rng;
-    uint64_t requests, retries, bytes_sent, bytes_received, status_errors, transport_errors;
+    struct remote_counters n;
 };
 
 enum remote_verdict { REMOTE_OK, REMOTE_RETRY, REMOTE_FATAL };
@@ -95,6 +105,9 @@ int remote_may_retry(struct remote *r, unsigned attempts, double first_fail_ms,
 void remote_count_request(struct remote *r, unsigned attempts, size_t body_len);
 void remote_count_answer(struct remote *r, CURLcode cc, enum remote_verdict vd, size_t resp_len);
 
+/* A snapshot of r's counters. Thread-safe. */
+void remote_get_counters(struct remote *r, struct remote_counters *out);
+
 /* -SAGE_EREMOTE: "WHAT 'URL' failed REQUEST after N attempts: WHY". */
 int remote_give_up(const struct remote *r, struct sage_err *err, unsigned attempts,
                    const char *request, const char *why);
@@ -105,5 +118,20 @@ int remote_give_up(const struct remote *r, struct sage_err *err, unsigned attemp
  * between tries; request names it in the error. Thread-safe for distinct h. */
 int remote_post(struct remote *r, CURL *h, const char *body, size_t len, struct remote_buf *resp,
                 const char *request, struct sage_err *err);
+
+/* One environment variable of a configuration struct: a string (pointing
+ * into the environment), an unsigned in [min, max], or a boolean (an int:
+ * 1/0, true/false, yes/no, on/off). */
+enum remote_env_kind { REMOTE_ENV_STR, REMOTE_ENV_UINT, REMOTE_ENV_BOOL };
+struct remote_env {
+    const char *name;
+    enum remote_env_kind kind;
+    size_t off;                 /* offsetof the field in the struct */
+    unsigned min, max;
+};
+
+/* Sets the fields of the struct at cfg whose variables are set; the rest
+ * stay. -SAGE_EINVAL naming the variable for a malformed value. */
+int remote_env_load(void *cfg, const struct remote_env *vars, size_t n, struct sage_err *err);
 
 #endif

@@ -225,13 +225,14 @@ int main(int argc, char **argv)
     embed_get_stats(r.e, &s);
     json_t *j = json_pack("{s:b, s:s?, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
                           "ok", rc == 0, "error", rc < 0 ? err.msg : NULL, "elapsed_ms", elapsed,
-                          "requests", (json_int_t)s.requests, "retries", (json_int_t)s.retries,
+                          "requests", (json_int_t)s.http.requests,
+                          "retries", (json_int_t)s.http.retries,
                           "inputs", (json_int_t)s.inputs, "tokens", (json_int_t)s.tokens,
-                          "bytes_sent", (json_int_t)s.bytes_sent,
-                          "bytes_received", (json_int_t)s.bytes_received,
+                          "bytes_sent", (json_int_t)s.http.bytes_sent,
+                          "bytes_received", (json_int_t)s.http.bytes_received,
                           "max_batch", (json_int_t)s.max_batch,
-                          "status_errors", (json_int_t)s.status_errors,
-                          "transport_errors", (json_int_t)s.transport_errors,
+                          "status_errors", (json_int_t)s.http.status_errors,
+                          "transport_errors", (json_int_t)s.http.transport_errors,
                           "dim", (int)embed_dim(r.e));
     char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
     printf("%s\n", line ? line : "{\"ok\":false}");

@@ -27,7 +27,9 @@ GET /_stats    {"requests", "inputs" (inputs received in embedding requests),
     "status": {"200": n, ...}, "max_batch", "max_batch_tokens",
     "auth": last Authorization header seen (or null), "last_input": the first
     input of the last embedding request,
-    "served": {sha256(input text): times answered with a 200}, "faults": {...}}
+    "served": {sha256(input text): times answered with a 200},
+    "ocr_served": {sha256(PNG bytes): times answered with a 200},
+    "ocr_last": {"model", "max_tokens", "prompt"} of the last OCR request, "faults": {...}}
 POST /_faults  a JSON object merged into the fault settings; GET /_faults shows them.
 POST /_reset   zeroes the counters.
 
@@ -45,6 +47,8 @@ Faults (flags use dashes: --error-rate 0.3), applied to /v1/* in this order:
   constant                every vector is the same one, made once, and "served"
                           is not kept: the server's own work stays small next to
                           the added latency (benchmarks of the client)
+  ocr_format              how OCR text is wrapped, as olmOCR versions do: "plain",
+                          "json" ({"natural_text": TEXT, ...}) or "yaml" (front matter)
   seed                    seeds the fault decisions (default 1)
 With --api-key, a request without "Authorization: Bearer KEY" gets 401.
 """
@@ -68,7 +72,7 @@ FAULT_DEFAULTS = {
     "latency_ms": 0, "jitter_ms": 0, "drop_rate": 0.0, "fail_next": 0,
     "error_rate": 0.0, "error_statuses": [503], "retry_after": None,
     "max_inputs": None, "max_tokens": None, "wrong_dim": None,
-    "malformed": False, "scale": 1.0, "constant": False, "seed": 1,
+    "malformed": False, "scale": 1.0, "constant": False, "ocr_format": "plain", "seed": 1,
 }
 MAX_BODY = 64 << 20
 
@@ -113,7 +117,7 @@ class State:
         self.stats = {"requests": 0, "inputs": 0, "embedded": 0, "ocr_pages": 0,
                       "dropped": 0, "status": {}, "max_batch": 0,
                       "max_batch_tokens": 0, "auth": None, "last_input": None,
-                      "served": {}}
+                      "served": {}, "ocr_served": {}, "ocr_last": None}
 
     def set_faults(self, d):
         unknown = set(d) - set(FAULT_DEFAULTS)
@@ -327,10 +331,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def chat(self, req):
         st = self.server.state
         png = None
+        prompt = None
         try:
             for m in req.get("messages") or []:
                 content = m.get("content")
                 for part in content if isinstance(content, list) else []:
+                    if part.get("type") == "text":
+                        prompt = part.get("text")
                     if part.get("type") == "image_url":
                         url = part["image_url"]["url"]
                         head, b64 = url.split(",", 1)
@@ -342,10 +349,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not png or not png.startswith(b"\x89PNG\r\n\x1a\n"):
             self.error(400, "no base64 PNG image_url in the messages")
             return
-        text = st.ocr_map.get(hashlib.sha256(png).hexdigest(), st.ocr_text)
+        digest = hashlib.sha256(png).hexdigest()
+        text = st.ocr_map.get(digest, st.ocr_text)
         with st.lock:
             st.stats["ocr_pages"] += 1
+            st.stats["ocr_last"] = {"model": req.get("model"), "max_tokens": req.get("max_tokens"),
+                                    "prompt": prompt}
             f = dict(st.faults)
+        if f["ocr_format"] == "json":
+            text = json.dumps({"primary_language": "en", "is_rotation_valid": True,
+                               "rotation_correction": 0, "is_table": False,
+                               "is_diagram": False, "natural_text": text})
+        elif f["ocr_format"] == "yaml":
+            text = ("---\nprimary_language: en\nis_rotation_valid: True\n"
+                    "rotation_correction: 0\nis_table: False\nis_diagram: False\n---\n" + text)
         body = json.dumps({
             "id": "fake-%d" % st.stats["ocr_pages"], "object": "chat.completion",
             "model": req.get("model") or st.model,
@@ -356,6 +373,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if f["malformed"]:
             body = body[:len(body) // 2]
         self.reply(200, body)
+        if not f["malformed"]:
+            with st.lock:
+                served = st.stats["ocr_served"]
+                served[digest] = served.get(digest, 0) + 1
 
 
 class Server(http.server.ThreadingHTTPServer):
@@ -395,6 +416,7 @@ def main():
     p.add_argument("--malformed", action="store_const", const=True)
     p.add_argument("--scale", type=float)
     p.add_argument("--constant", action="store_const", const=True)
+    p.add_argument("--ocr-format", choices=["plain", "json", "yaml"])
     p.add_argument("--seed", type=int)
     args = p.parse_args()
     if args.dim < 1:

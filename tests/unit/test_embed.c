@@ -294,7 +294,7 @@ static void test_add_refusals(void **state)
     assert_non_null(strstr(err.msg, "not valid UTF-8"));
     assert_int_equal(embed_add(e, (uint64_t)1 << 40, "x", 1, &err), -SAGE_ELIMIT);
     embed_get_stats(e, &st);
-    assert_int_equal(st.requests, 0);
+    assert_int_equal(st.http.requests, 0);
     /* Freed without embed_finish: nothing was queued, nothing is sent. */
     embed_free(e);
 }
