@@ -108,7 +108,7 @@ $(BUILD)/sage-indexer: $(BUILD)/indexer/main.o $(BUILD)/libindexer.a $(BUILD)/li
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsearchd.a $(BUILD)/libindexer.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(INDEXER_LIBS) -lcivetweb
 
-$(BUILD)/tests/lib/%: $(BUILD)/tests/lib/%.o $(BUILD)/libsage.a
+$(BUILD)/tests/lib/%: $(BUILD)/tests/lib/%.o $(BUILD)/libindexer.a $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(INDEXER_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/scripts/bench/%.o $(BUILD)/libsage.a
@@ -143,7 +143,8 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iformat -include format/banned.h \
 $(FUZZ_BUILD)/%.o: %.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && clang $(FUZZ_CFLAGS) -c -o $@ $<
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FORMAT_SRCS) \
-    $(filter-out indexer/main.c,$(INDEXER_SRCS)) $(filter-out searchd/main.c,$(SEARCHD_SRCS)))
+    $(filter-out indexer/main.c,$(INDEXER_SRCS)) \
+    $(filter-out searchd/main.c searchd/tls_compat.c,$(SEARCHD_SRCS)))
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(call say,LINK,$@)clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(INDEXER_LIBS) -lcivetweb
 

@@ -6,24 +6,12 @@
 #   sd_call FILE PATH [CURL-ARGS...]  body to FILE, headers to FILE.h, prints the status
 #   sd_expect STATUS FILE PATH [...]  sd_call, failing unless the status is STATUS
 #   sd_error STATUS CODE PATH [...]   expects a JSON {"error":{"code","message"}} body
-# A daemon may be started at the top level or inside a t_ok body (a subshell,
-# whose T_PIDS the trap never sees), so every PID also goes to $T_ROOT/.pids,
-# which the exit trap adds to T_PIDS before tap.sh's cleanup kills them.
+# A daemon may be started at the top level or inside a t_ok body: t_daemon
+# (tap.sh) notes its PID where the exit trap finds it.
 # Waits poll with a deadline (SD_DEADLINE seconds, longer under sanitizers).
 
 : "${SD_DEADLINE:=20}"
 SD_PID='' SD_PORT='' SD_URL='' SD_DIR=''
-
-sd_cleanup() {
-    [ -f "$T_ROOT/.pids" ] && T_PIDS="$T_PIDS $(cat "$T_ROOT/.pids")"
-    t_cleanup
-}
-trap sd_cleanup EXIT
-
-# Succeeds once the port file is written or the daemon is gone.
-sd_settled() {
-    [ -s "$1/port" ] || ! kill -0 "$2" 2>/dev/null
-}
 
 sd_start() {
     local dir=$1 ix=$2 scheme=http a
@@ -37,9 +25,8 @@ sd_start() {
     SD_PID=$!
     SD_DIR=$dir
     echo "$SD_PID" >"$dir/searchd.pid"
-    echo "$SD_PID" >>"$T_ROOT/.pids"
-    T_PIDS="$T_PIDS $SD_PID"
-    t_wait "$SD_DEADLINE" sd_settled "$dir" "$SD_PID"
+    t_daemon "$SD_PID"
+    t_wait "$SD_DEADLINE" t_settled "$dir/port" "$SD_PID"
     if [ ! -s "$dir/port" ]; then
         echo "sage-searchd did not start:"
         cat "$dir/searchd.log"
@@ -49,20 +36,10 @@ sd_start() {
     SD_URL="$scheme://127.0.0.1:$SD_PORT"
 }
 
-sd_gone() {
-    ! kill -0 "$1" 2>/dev/null
-}
-
 # Stops the daemon of the last sd_start in this shell; returns its exit
 # status (the daemon must be a child of this shell, as sd_start makes it).
 sd_stop() {
-    local pid=${1:-$SD_PID} st
-    kill -TERM "$pid" 2>/dev/null
-    t_wait "$SD_DEADLINE" sd_gone "$pid" || { echo "searchd $pid did not stop"; return 1; }
-    wait "$pid"
-    st=$?
-    sed -i "/^$pid\$/d" "$T_ROOT/.pids"
-    return $st
+    t_stop "${1:-$SD_PID}" "$SD_DEADLINE"
 }
 
 sd_call() {

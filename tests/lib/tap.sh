@@ -3,7 +3,8 @@
 #   t_done                     prints the plan and exits 0 only if all passed
 # Scratch directories and logs are removed when every test passed and kept
 # (their path printed) when one failed. Daemons started by a test are ended
-# by PID from t_cleanup, which tests extend through T_PIDS.
+# by PID from t_cleanup, which tests extend through T_PIDS or, from inside a
+# t_ok body (a subshell, whose T_PIDS the trap never sees), $T_ROOT/.pids.
 set -u
 
 : "${SAGE_BUILD:?run the end-to-end tests through make test}"
@@ -17,6 +18,7 @@ T_PIDS=""
 T_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/sage-$(basename "$0" .sh).XXXXXX")
 
 t_cleanup() {
+    [ -f "$T_ROOT/.pids" ] && T_PIDS="$T_PIDS $(cat "$T_ROOT/.pids")"
     for p in $T_PIDS; do
         kill "$p" 2>/dev/null
     done
@@ -67,4 +69,33 @@ t_status() {
     "$@" 2>err
     local got=$?
     [ "$got" = "$want" ] || { echo "expected status $want, got $got from: $*"; cat err; return 1; }
+}
+
+# ---- daemons (tests/lib/searchd.sh, tests/lib/fakegpu.sh) ----
+
+# Notes a daemon's PID for the exit trap, from the top level or a t_ok body.
+t_daemon() {
+    echo "$1" >>"$T_ROOT/.pids"
+    T_PIDS="$T_PIDS $1"
+}
+
+# Succeeds once file $1 is non-empty (a port file) or process $2 is gone.
+t_settled() {
+    [ -s "$1" ] || ! kill -0 "$2" 2>/dev/null
+}
+
+t_gone() {
+    ! kill -0 "$1" 2>/dev/null
+}
+
+# Sends SIGTERM to daemon $1 (a child of this shell), waits up to $2
+# seconds for it to exit and returns its exit status.
+t_stop() {
+    local pid=$1 deadline=$2 st
+    kill -TERM "$pid" 2>/dev/null
+    t_wait "$deadline" t_gone "$pid" || { echo "process $pid did not stop"; return 1; }
+    wait "$pid"
+    st=$?
+    sed -i "/^$pid\$/d" "$T_ROOT/.pids"
+    return $st
 }
