@@ -2,6 +2,7 @@
  * up to SAGE_CHUNKS_PER_BLOCK msgpack records. */
 #include "chunkstore.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <zstd.h>
 
@@ -10,6 +11,34 @@
 #include "mpjson.h"
 
 #define HEAD 24     /* u64 n, u32 per_block, u32 reserved, u64 n_blocks */
+
+/* One decompression context per thread, kept: ZSTD_decompress makes and
+ * frees a context of ~160 KB at every call (a mmap and its page faults),
+ * which cost more than decoding the block itself for every hit shown. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void dctx_free(void *p)
+{
+    ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void)
+{
+    if (pthread_key_create(&dctx_key, dctx_free) != 0)
+        SAGE_BUG("cannot create a thread key");
+}
+
+static ZSTD_DCtx *thread_dctx(void)
+{
+    pthread_once(&dctx_once, dctx_key_init);
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    if (!d && (d = ZSTD_createDCtx()) != NULL && pthread_setspecific(dctx_key, d) != 0) {
+        ZSTD_freeDCtx(d);
+        d = NULL;
+    }
+    return d;
+}
 
 int sage_chunkstore_builder_init(struct sage_chunkstore_builder *b, int zstd_level,
                                  struct sage_err *err)
@@ -139,7 +168,9 @@ int sage_chunkstore_get(const struct sage_chunkstore *cs, uint64_t i, json_t **r
                             (unsigned long long)blk);
     if (!(raw = sage_malloc((size_t)want)))
         return sage_err_set(err, SAGE_ENOMEM, "cannot allocate a chunk block");
-    size_t got = ZSTD_decompress(raw, (size_t)want, cs->data + a, (size_t)(b - a));
+    ZSTD_DCtx *dctx = thread_dctx();
+    size_t got = dctx ? ZSTD_decompressDCtx(dctx, raw, (size_t)want, cs->data + a, (size_t)(b - a))
+                      : ZSTD_decompress(raw, (size_t)want, cs->data + a, (size_t)(b - a));
     struct sage_rectab t;
     const uint8_t *p;
     size_t n;

@@ -54,6 +54,7 @@ struct sage_bm25_opts {
     int exhaustive;             /* score every match: exact total, no pruning */
     sage_chunk_filter_fn filter;    /* chunks it rejects are never scored */
     void *filter_ctx;
+    const struct sage_qterms *required; /* NULL, or terms every hit must contain */
 };
 
 /* BM25 top-k of the chunks for the query's terms; hits[].doc are chunk ids. */

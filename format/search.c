@@ -295,8 +295,7 @@ struct filter {
     const struct sage_searcher *s;
     struct sage_tokenizer *tk;
     uint8_t *doc_ok;                    /* library/path filters; NULL: all */
-    uint8_t *must, *must_not;           /* chunk bitmaps; NULL: none */
-    size_t n_must;                      /* required terms, each a bitmap in must */
+    uint8_t *must_not;                  /* chunk bitmap of excluded terms; NULL: none */
     struct phrase *phrases;
     size_t n_phrases;
     int error;
@@ -414,10 +413,6 @@ static int accept_chunk(void *ctx, uint32_t chunk)
         return 0;
     if (f->must_not && bit(f->must_not, chunk))
         return 0;
-    size_t bytes = (f->s->n_chunks + 7) / 8;
-    for (size_t i = 0; i < f->n_must; i++)
-        if (!bit(f->must + i * bytes, chunk))
-            return 0;
     return f->n_phrases == 0 || phrases_ok(f, chunk, doc);
 }
 
@@ -434,10 +429,10 @@ static int collect_terms(void *ctx, const struct sage_token *t)
     return 0;
 }
 
-/* ORs (or, for must, stores one bitmap per term) the postings of the words'
- * terms into *bits. A required term absent from the index makes *none set. */
-static int word_bits(struct filter *f, char *const *words, size_t n_words, int must,
-                     uint8_t **bits, size_t *n_bits, int *none, struct sage_err *err)
+/* ORs the postings of the words' terms into a new bitmap *bits (NULL when
+ * the words have no term in the index). */
+static int excluded_bits(struct filter *f, char *const *words, size_t n_words, uint8_t **bits,
+                         struct sage_err *err)
 {
     struct term_list *l = sage_calloc(1, sizeof(*l));
     size_t bytes = (f->s->n_chunks + 7) / 8;
@@ -449,14 +444,6 @@ static int word_bits(struct filter *f, char *const *words, size_t n_words, int m
             rc = sage_err_set(err, SAGE_ENOMEM, "cannot tokenize query");
             goto out;
         }
-    if (l->n == 0)
-        goto out;
-    *bits = sage_calloc(must ? l->n : 1, bytes ? bytes : 1);
-    if (!*bits) {
-        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate a filter bitmap");
-        goto out;
-    }
-    *n_bits = must ? l->n : 1;
     for (size_t i = 0; i < l->n; i++) {
         struct sage_term_info ti;
         int found = sage_index_lookup(&f->s->ix, l->term[i], strlen(l->term[i]), &ti, err);
@@ -464,16 +451,53 @@ static int word_bits(struct filter *f, char *const *words, size_t n_words, int m
             rc = found;
             goto out;
         }
-        if (!found) {
-            if (must)
-                *none = 1;
+        if (!found)
             continue;
+        if (!*bits && !(*bits = sage_calloc(1, bytes ? bytes : 1))) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate a filter bitmap");
+            goto out;
         }
-        if ((rc = sage_index_term_bits(&f->s->ix, &ti, *bits + (must ? i * bytes : 0), err)) < 0)
+        if ((rc = sage_index_term_bits(&f->s->ix, &ti, *bits, err)) < 0)
             goto out;
     }
 out:
     sage_free(l);
+    return rc;
+}
+
+/* The terms of the required words, for the search to leapfrog on. */
+static int required_terms(struct sage_tokenizer *tk, char *const *words, size_t n_words,
+                          struct sage_qterms **out, struct sage_err *err)
+{
+    *out = NULL;
+    if (n_words == 0)
+        return 0;
+    struct sage_qterms *all = sage_calloc(1, sizeof(*all)), *one = sage_calloc(1, sizeof(*one));
+    int rc = 0;
+    if (!all || !one) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate query terms");
+        goto out;
+    }
+    for (size_t i = 0; i < n_words; i++) {
+        if (sage_qterms_collect(tk, words[i], strlen(words[i]), one) < 0) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot tokenize query");
+            goto out;
+        }
+        for (size_t j = 0; j < one->n && all->n < SAGE_QUERY_TERMS_MAX; j++) {
+            if (sage_qterms_find(all, one->term[j], one->len[j]) >= 0)
+                continue;
+            memcpy(all->term[all->n], one->term[j], one->len[j] + 1);
+            all->len[all->n] = one->len[j];
+            all->weight[all->n++] = 1;
+        }
+    }
+out:
+    sage_free(one);
+    if (rc < 0 || all->n == 0) {
+        sage_free(all);
+        all = NULL;
+    }
+    *out = all;
     return rc;
 }
 
@@ -488,9 +512,9 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
                 struct sage_err *err)
 {
     struct sage_query pq;
-    struct filter f = { s, tk, NULL, NULL, NULL, 0, NULL, 0, 0 };
-    int rc, none = 0;
-    size_t n_must_not = 0;
+    struct filter f = { s, tk, NULL, NULL, NULL, 0, 0 };
+    struct sage_qterms *req = NULL;
+    int rc;
     memset(out, 0, sizeof(*out));
     if ((rc = sage_query_parse(q, len, &pq, err)) < 0)
         goto out;
@@ -527,14 +551,9 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
             f.doc_ok[d] = (uint8_t)(lib && path);
         }
     }
-    if ((rc = word_bits(&f, pq.required, pq.n_required, 1, &f.must, &f.n_must, &none, err)) < 0 ||
-        (rc = word_bits(&f, pq.excluded, pq.n_excluded, 0, &f.must_not, &n_must_not, &none,
-                        err)) < 0)
+    if ((rc = required_terms(tk, pq.required, pq.n_required, &req, err)) < 0 ||
+        (rc = excluded_bits(&f, pq.excluded, pq.n_excluded, &f.must_not, err)) < 0)
         goto out;
-    if (none) {
-        out->total_exact = 1;   /* a required word the index lacks: nothing matches */
-        goto out;
-    }
     if (pq.n_phrases) {
         if (!(f.phrases = sage_calloc(pq.n_phrases, sizeof(*f.phrases)))) {
             rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate phrases");
@@ -552,9 +571,9 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
                 memset(p, 0, sizeof(*p));
         }
     }
-    int filtered = f.doc_ok || f.must || f.must_not || f.n_phrases;
+    int filtered = f.doc_ok || f.must_not || f.n_phrases;
     struct sage_bm25_opts bo = { o->k, o->k1, o->b, o->exhaustive,
-                                 filtered ? accept_chunk : NULL, &f };
+                                 filtered ? accept_chunk : NULL, &f, req };
     rc = sage_bm25_search(&s->ix, tk, pq.text, &bo, out, err);
     if (rc == 0 && f.error) {
         sage_results_release(out);
@@ -562,7 +581,7 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
     }
 out:
     sage_free(f.doc_ok);
-    sage_free(f.must);
+    sage_free(req);
     sage_free(f.must_not);
     sage_free(f.phrases);
     sage_query_release(&pq);

@@ -668,6 +668,81 @@ static void test_bm25_filter(void **state)
     }
 }
 
+/* Required terms (+word): the leapfrogging search against the reference
+ * restricted to the chunks holding every required term; the first one or
+ * two terms of each query are required, and once a frequent term the query
+ * text lacks (a weight of zero: it filters, it does not score). */
+static void test_bm25_required(void **state)
+{
+    struct big *g = big_get(*state);
+    size_t pruned = 0, with_hits = 0;
+    uint8_t *hold = malloc(BIG_CHUNKS);
+    assert_non_null(hold);
+    for (size_t q = 0; q < N_QUERIES; q++) {
+        const char *qs = g->queries[q];
+        struct sage_qterms all, req;
+        memset(&req, 0, sizeof(req));
+        assert_int_equal(sage_qterms_collect(g->o.tk, qs, strlen(qs), &all), 0);
+        size_t want = 1 + q % 2;
+        for (size_t i = 0; i < all.n && req.n < want; i++) {
+            memcpy(req.term[req.n], all.term[i], all.len[i] + 1);
+            req.len[req.n] = all.len[i];
+            req.weight[req.n++] = 1;
+        }
+        if (q % 7 == 0 && req.n < SAGE_QUERY_TERMS_MAX &&
+            sage_qterms_collect(g->o.tk, g->words[3], strlen(g->words[3]), &all) == 0 &&
+            all.n == 1 && sage_qterms_find(&req, all.term[0], all.len[0]) < 0) {
+            memcpy(req.term[req.n], all.term[0], all.len[0] + 1);
+            req.len[req.n] = all.len[0];
+            req.weight[req.n++] = 1;
+        }
+        /* the reference: chunks holding every required term, scored as usual
+         * (a chunk with only weight-zero terms scores 0) */
+        struct ref_result ref;
+        ref_search(g->ref, g->o.tk, qs, 1.2, 0.75, 0, &ref);
+        memset(hold, 0, BIG_CHUNKS);
+        int missing = 0;
+        for (size_t i = 0; i < req.n; i++) {
+            long ti = ref_find(g->ref, req.term[i], req.len[i], 0);
+            if (ti < 0) {
+                missing = 1;
+                continue;
+            }
+            for (size_t j = 0; j < g->ref->terms[ti].df; j++)
+                hold[g->ref->terms[ti].chunks[j]]++;
+        }
+        size_t m = 0;
+        for (size_t c = 0; c < BIG_CHUNKS; c++) {
+            if (missing || hold[c] != req.n) {
+                ref.score[c] = NAN;
+            } else if (isnan(ref.score[c]) && req.n > 0) {
+                ref.score[c] = 0;
+            }
+            if (!isnan(ref.score[c]))
+                ref.hits[m++] = (struct sage_hit){ c, ref.score[c] };
+        }
+        ref.n = m;
+        qsort(ref.hits, ref.n, sizeof(*ref.hits), cmp_ref_hits);
+        for (int ex = 0; ex < 2; ex++) {
+            struct sage_bm25_opts o = { .k = 10, .exhaustive = ex, .required = &req };
+            struct sage_results res;
+            search(&g->o, qs, &o, &res);
+            check_topk(ex ? "required exhaustive" : "required", qs, &res, &ref, 10, BIG_CHUNKS);
+            assert_true(res.total <= ref.n);
+            if (ex || res.total_exact)
+                assert_int_equal(res.total, ref.n);
+            if (!ex && !res.total_exact)
+                pruned++;
+            with_hits += res.n_hits > 0;
+            sage_results_release(&res);
+        }
+        ref_result_release(&ref);
+    }
+    free(hold);
+    assert_true(with_hits > N_QUERIES / 2);
+    assert_true(pruned > N_QUERIES / 10);
+}
+
 static int reject_all(void *ctx, uint32_t chunk)
 {
     (void)ctx;
@@ -1540,6 +1615,7 @@ int main(void)
         cmocka_unit_test(test_bm25_k_variants),
         cmocka_unit_test(test_bm25_custom_k1_b),
         cmocka_unit_test(test_bm25_filter),
+        cmocka_unit_test(test_bm25_required),
         cmocka_unit_test(test_bm25_query_shapes),
         cmocka_unit_test(test_lookup_every_term),
         cmocka_unit_test(test_lexicon_block_boundaries),
