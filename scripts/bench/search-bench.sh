@@ -18,7 +18,8 @@
 # each measurement, engines interleaved; SAGE_BENCH_SECONDS (5) per 16-client
 # run; SAGE_BENCH_SWAPS (5) swaps at SAGE_BENCH_SWAP_RATE (1000) requests a
 # second. The index and the peers' indexes are kept in $SAGE_BUILD/bench/search/
-# and rebuilt when the corpus or sage-indexer changes. Missing peers
+# and rebuilt when the corpus or sage-indexer changes; the hot-swap load's
+# per-request timeline and the swap times go next to the JSON. Missing peers
 # (python3-xapian, sphinxsearch, wrk) are installed with apt-get. Servers bind
 # 127.0.0.1 on free ports and are stopped by PID at exit.
 set -euo pipefail
@@ -97,6 +98,9 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 cores=$(grep -c '^processor' /proc/cpuinfo)
 rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')
+echo "== run"
+echo "SAGE_BUILD=$BUILD SAGE_BENCH_REPS=$REPS SAGE_BENCH_SECONDS=$SECONDS_C16 SAGE_BENCH_SWAPS=$SWAPS" \
+     "SAGE_BENCH_SWAP_RATE=$SWAP_RATE bash scripts/bench/search-bench.sh $*; $(date -u +%FT%TZ)"
 echo "== machine"
 echo "cpu:     $cpu"
 echo "cores:   $cores (nproc $(nproc)); load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -134,7 +138,9 @@ n_chunks=$(wc -l <"$cache/chunks.jsonl")
 # Sphinx: tsvpipe source, English stemmer, SAGE's stop words, letters and
 # digits as word characters (SAGE's tokenizer splits on everything else),
 # field lengths kept for bm25a(). The config names the listening port, so it
-# is written for each run.
+# is written for each run. Sphinx's default listen backlog (5) drops some of 16
+# connections opened at once; the client, waiting for the server's greeting,
+# would hang on them.
 free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -167,6 +173,7 @@ indexer
 searchd
 {
     listen = 127.0.0.1:$sph_port:mysql41
+    listen_backlog = 128
     log = $scratch/sphinx/searchd.log
     pid_file = $scratch/sphinx/searchd.pid
     binlog_path =
@@ -229,6 +236,21 @@ sage_port=$(cat "$scratch/sage.port")
 sage_url=http://127.0.0.1:$sage_port
 say "sage-searchd on $sage_url (pid $sage_pid), sphinx searchd on 127.0.0.1:$sph_port (pid $sph_pid)"
 
+# CPU time (utime + stime, in clock ticks) of process $1 so far.
+hz=$(getconf CLK_TCK)
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# Runs "$@" (a client printing one JSON summary), keeps its line with the
+# fields of $2 and server $1's CPU milliseconds per request added.
+measure() {
+    local pid=$1 add=$2 t0 t1
+    shift 2
+    t0=$(ticks "$pid")
+    "$@" >"$scratch/measure.json" || say "'$*' reported errors"
+    t1=$(ticks "$pid")
+    jq -c --argjson add "$add" --argjson t "$((t1 - t0))" --argjson hz "$hz" \
+        '. + $add + {server_cpu_ms: (if .requests > 0 then $t * 1000 / $hz / .requests else null end)}' \
+        "$scratch/measure.json" | tee -a "$results" >&2
+}
 sage_net() { "$nbench" http --port "$sage_port" --queries "$queries" "$@"; }
 sph_net() { "$nbench" sphinxql --port "$sph_port" --queries "$queries" "$@"; }
 
@@ -240,12 +262,14 @@ for mode in and or; do
 done
 for ((r = 0; r < REPS; r++)); do
     for mode in and or; do
-        sage_net --mode "$mode" --passes 2 | keep "{\"kind\":\"net\",\"engine\":\"sage\",\"test\":\"single\"}"
-        sph_net --mode "$mode" --passes 2 | keep "{\"kind\":\"net\",\"engine\":\"sphinx\",\"test\":\"single\"}"
-        sph_net --mode "$mode" --ranker bm25 |
-            keep "{\"kind\":\"net\",\"engine\":\"sphinx\",\"test\":\"single-bm25\"}"
-        sage_net --mode "$mode" --snippets |
-            keep "{\"kind\":\"net\",\"engine\":\"sage\",\"test\":\"single-snippets\"}"
+        measure "$sage_pid" '{"kind":"net","engine":"sage","test":"single"}' \
+            sage_net --mode "$mode" --passes 2
+        measure "$sph_pid" '{"kind":"net","engine":"sphinx","test":"single"}' \
+            sph_net --mode "$mode" --passes 2
+        measure "$sph_pid" '{"kind":"net","engine":"sphinx","test":"single-bm25"}' \
+            sph_net --mode "$mode" --ranker bm25
+        measure "$sage_pid" '{"kind":"net","engine":"sage","test":"single-snippets"}' \
+            sage_net --mode "$mode" --snippets
     done
 done
 
@@ -276,16 +300,18 @@ end
 """)
 EOF
 say "16 clients: $REPS rounds of ${SECONDS_C16} s per server and mode"
+wrk_run() {
+    wrk -t2 -c16 -d"${SECONDS_C16}s" -s "$scratch/wrk-$1.lua" "$sage_url" >"$scratch/wrk.out" ||
+        die "wrk failed"
+    grep '^{' "$scratch/wrk.out" | jq -c --arg m "$1" '. + {mode: $m, conns: 16}'
+}
 for ((r = 0; r < REPS; r++)); do
     for mode in and or; do
-        sage_net --mode "$mode" --conns 16 --seconds "$SECONDS_C16" |
-            keep "{\"kind\":\"net\",\"engine\":\"sage\",\"test\":\"c16\"}"
-        sph_net --mode "$mode" --conns 16 --seconds "$SECONDS_C16" |
-            keep "{\"kind\":\"net\",\"engine\":\"sphinx\",\"test\":\"c16\"}"
-        wrk -t2 -c16 -d"${SECONDS_C16}s" -s "$scratch/wrk-$mode.lua" "$sage_url" >"$scratch/wrk.out" ||
-            die "wrk failed"
-        grep '^{' "$scratch/wrk.out" |
-            keep "{\"kind\":\"wrk\",\"engine\":\"sage\",\"mode\":\"$mode\",\"test\":\"wrk\",\"conns\":16}"
+        measure "$sage_pid" '{"kind":"net","engine":"sage","test":"c16"}' \
+            sage_net --mode "$mode" --conns 16 --seconds "$SECONDS_C16"
+        measure "$sph_pid" '{"kind":"net","engine":"sphinx","test":"c16"}' \
+            sph_net --mode "$mode" --conns 16 --seconds "$SECONDS_C16"
+        measure "$sage_pid" '{"kind":"wrk","engine":"sage","test":"wrk"}' wrk_run "$mode"
     done
 done
 
@@ -315,6 +341,9 @@ done
 wait "$load_pid" || say "the load client reported errors"
 jq -c '. + {"kind":"load","engine":"sage","test":"swap"}' "$scratch/swap.load" | tee -a "$results" >&2
 "$PY" "$helper" swap-windows "$scratch/swap.timeline" "$scratch/swaps" "$results" "$SWAP_RATE" "$SWAP_CONNS"
+# kept for a closer look: START_EPOCH_S LATENCY_MS per request; N RENAME_S SERVED_S STATUS per swap
+cp "$scratch/swap.timeline" "${out_json%.json}-swap-timeline.txt"
+cp "$scratch/swaps" "${out_json%.json}-swaps.txt"
 
 # ---- report ----
 ov() { "$PY" "$helper" overlap "$1" "$2"; }
