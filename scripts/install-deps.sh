@@ -11,6 +11,7 @@ libmsgpack-dev libzstd-dev zstd libopenblas-dev libcivetweb-dev
 libjansson-dev libutf8proc-dev libstemmer-dev libxxhash-dev xxhash
 libcmocka-dev libmagic-dev libxml2-dev
 perl coreutils curl python3 jq openssl
+python3-xapian sphinxsearch wrk
 "
 
 missing=""

@@ -6,6 +6,9 @@
 #   indexer-bench.sh   end-to-end build on the Debian-docs corpus vs SQLite
 #                      FTS5 and Xapian omindex (SAGE_BENCH_INDEXER=0 skips it;
 #                      it downloads and unpacks the corpus on first use)
+#   search-bench.sh    search on the same corpus: libsage vs Xapian in process,
+#                      sage-searchd vs Sphinx searchd over the network (1 and 16
+#                      clients, wrk), hot-swap pauses (SAGE_BENCH_SEARCH=0 skips it)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
@@ -18,4 +21,9 @@ if [ "${SAGE_BENCH_INDEXER:-1}" != 0 ]; then
     echo
     echo "#### indexer, end to end"
     bash "$here/indexer-bench.sh"
+fi
+if [ "${SAGE_BENCH_SEARCH:-1}" != 0 ]; then
+    echo
+    echo "#### search"
+    bash "$here/search-bench.sh"
 fi
