@@ -107,7 +107,8 @@ static void config_defaults(struct embed_config *c)
 int embed_config_from_env(struct embed_config *c, struct sage_err *err)
 {
 #define STR(name, field) { name, REMOTE_ENV_STR, offsetof(struct embed_config, field), 0, 0 }
-#define NUM(name, field, min, max) { name, REMOTE_ENV_UINT, offsetof(struct embed_config, field), min, max }
+#define NUM(name, field, min, max) \
+    { name, REMOTE_ENV_UINT, offsetof(struct embed_config, field), min, max }
     static const struct remote_env vars[] = {
         STR("SAGE_EMBED_URL", url),
         STR("SAGE_EMBED_MODEL", model),
@@ -256,7 +257,8 @@ static int store(struct embedder *e, uint64_t id, const float *vec, struct sage_
     if (id >= MAX_STORED_ID)
         return sage_err_set(err, SAGE_ELIMIT, "vector id %llu over the limit of %llu",
                             (unsigned long long)id, (unsigned long long)MAX_STORED_ID);
-    if (sage_grow((void **)&e->vecs, &e->cap_rows, (size_t)id + 1, (size_t)e->dim * sizeof(float)) < 0 ||
+    size_t row = (size_t)e->dim * sizeof(float);
+    if (sage_grow((void **)&e->vecs, &e->cap_rows, (size_t)id + 1, row) < 0 ||
         sage_grow((void **)&e->have, &e->cap_have, (size_t)id + 1, 1) < 0)
         return sage_err_set(err, SAGE_ENOMEM, "cannot store %llu vectors",
                             (unsigned long long)id + 1);
@@ -412,7 +414,8 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
     }
     if (s->attempts == 1 || s->first_fail_ms == 0)
         s->first_fail_ms = remote_now_ms();
-    if (vd == REMOTE_FATAL || !remote_may_retry(&e->r, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
+    if (vd == REMOTE_FATAL ||
+        !remote_may_retry(&e->r, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
         char request[64];
         snprintf(request, sizeof(request), "a request of %zu input%s", s->n_items,
                  s->n_items == 1 ? "" : "s");

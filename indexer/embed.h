@@ -92,7 +92,8 @@ int embed_add(struct embedder *e, uint64_t id, const char *text, size_t len, str
 
 /* Stores vec (dim floats) under id without sending anything: a vector
  * reused from a previous index. Only with stored vectors; thread-safe. */
-int embed_put(struct embedder *e, uint64_t id, const float *vec, unsigned dim, struct sage_err *err);
+int embed_put(struct embedder *e, uint64_t id, const float *vec, unsigned dim,
+              struct sage_err *err);
 
 /* Sends what is queued, waits for every request, and stops the I/O thread.
  * Returns 0 or the first fatal error, whose message names the server, the

@@ -40,7 +40,8 @@ void ocr_config_init(struct ocr_config *c)
 int ocr_config_from_env(struct ocr_config *c, struct sage_err *err)
 {
 #define STR(name, field) { name, REMOTE_ENV_STR, offsetof(struct ocr_config, field), 0, 0 }
-#define NUM(name, field, min, max) { name, REMOTE_ENV_UINT, offsetof(struct ocr_config, field), min, max }
+#define NUM(name, field, min, max) \
+    { name, REMOTE_ENV_UINT, offsetof(struct ocr_config, field), min, max }
     static const struct remote_env vars[] = {
         STR("SAGE_OCR_URL", url),
         STR("SAGE_OCR_MODEL", model),
@@ -168,7 +169,8 @@ int ocr_parse_response(const char *body, size_t len, char **text, size_t *text_l
         n = 0;
         json_array_foreach(content, i, part) {
             json_t *t = json_object_get(part, "text");
-            memcpy(joined + n, json_string_value(t) ? json_string_value(t) : "", json_string_length(t));
+            if (json_is_string(t))
+                memcpy(joined + n, json_string_value(t), json_string_length(t));
             n += json_string_length(t);
         }
         rc = unwrap(joined, n, text, text_len, err);

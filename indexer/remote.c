@@ -144,7 +144,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
             time_t t = curl_getdate(s, NULL);
             if (t != -1) {
                 time_t now = time(NULL);
-                *retry_after_ms = t <= now ? 0 : (t - now > 86400 ? 86400000L : (long)(t - now) * 1000);
+                *retry_after_ms = t <= now          ? 0
+                                  : t - now > 86400 ? 86400000L
+                                                    : (long)(t - now) * 1000;
             }
         }
     }
@@ -224,8 +226,8 @@ static int retryable_curl(CURLcode c)
 
 /* Judges one finished request; for anything but REMOTE_OK, why says what the
  * server did ("HTTP 503: overloaded", "Connection refused"). */
-enum remote_verdict remote_judge(CURL *h, CURLcode cc, const struct remote_buf *resp, const char *errbuf,
-                          char *why, size_t why_len)
+enum remote_verdict remote_judge(CURL *h, CURLcode cc, const struct remote_buf *resp,
+                                 const char *errbuf, char *why, size_t why_len)
 {
     long status = 0;
     if (cc != CURLE_OK) {
@@ -241,7 +243,8 @@ enum remote_verdict remote_judge(CURL *h, CURLcode cc, const struct remote_buf *
     char msg[REMOTE_MSG_MAX + 1];
     server_message(resp, msg, sizeof(msg));
     snprintf(why, why_len, "HTTP %ld: %s", status, msg);
-    return (status == 408 || status == 429 || (status >= 500 && status <= 599)) ? REMOTE_RETRY : REMOTE_FATAL;
+    int retry = status == 408 || status == 429 || (status >= 500 && status <= 599);
+    return retry ? REMOTE_RETRY : REMOTE_FATAL;
 }
 
 /* Whether a request that failed for the attempts-th time may try again,
@@ -370,7 +373,8 @@ int remote_post(struct remote *r, CURL *h, const char *body, size_t len, struct 
             break;
         if (first_fail == 0)
             first_fail = remote_now_ms();
-        if (vd == REMOTE_FATAL || !remote_may_retry(r, attempts, first_fail, retry_after_ms, &delay)) {
+        if (vd == REMOTE_FATAL ||
+            !remote_may_retry(r, attempts, first_fail, retry_after_ms, &delay)) {
             rc = remote_give_up(r, err, attempts, request, why);
             break;
         }
