@@ -9,6 +9,7 @@
 #   fg_run CMD [ARGS...]     runs a client: its stdout (JSON stats) to ./run.json,
 #                            stderr to ./err
 #   fg_fails WANT CMD [...]  fg_run, expecting a failure whose message holds WANT
+#                            (and no sanitizer report)
 #   fg_check FILTER FILE     jq -e FILTER FILE, printing FILE when it fails
 # The PID goes to the exit trap through t_daemon (tap.sh), also from inside a
 # t_ok body. The server also exits by itself after FG_IDLE seconds without a
@@ -59,6 +60,8 @@ fg_fails() {
         return 1
     fi
     grep -qF -- "$want" err || { echo "expected '$want' in:"; cat err; return 1; }
+    # A failing run must still be clean (its exit status alone hides a sanitizer report).
+    ! grep -q "Sanitizer" err || { cat err; return 1; }
 }
 
 fg_check() {
