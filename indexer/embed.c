@@ -419,6 +419,10 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
         char request[64];
         snprintf(request, sizeof(request), "a request of %zu input%s", s->n_items,
                  s->n_items == 1 ? "" : "s");
+        if (strncmp(why, "HTTP 413", 8) == 0)   /* the server's batch limits are lower */
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), " (lower SAGE_EMBED_BATCH, "
+                     "now %u, or SAGE_EMBED_MAX_TOKENS, now %u)", e->cfg.max_inputs,
+                     e->cfg.max_tokens);
         rc = remote_give_up(&e->r, err, s->attempts, request, why);
         goto out;
     }

@@ -113,7 +113,7 @@ t_ok 'batch limits hold: the server refuses more than 8 inputs or 600 tokens, so
     fg_check ".ok and .inputs == 500 and .max_batch <= 8" run.json &&
     fg_stats >stats.json && fg_check ".max_batch <= 8 and .max_batch_tokens <= 600 and .status[\"413\"] == null" stats.json &&
     served_once 500 &&
-    fg_fails "HTTP 413" embed_client --url "$FG_URL" --dim 64 --gen 50 --len 30 --batch 9 --max-tokens 100000 &&
+    fg_fails "lower SAGE_EMBED_BATCH, now 9" embed_client --url "$FG_URL" --dim 64 --gen 50 --len 30 --batch 9 --max-tokens 100000 &&
     fg_stop'
 
 t_ok 'the API key is sent as a Bearer header; a wrong key fails with 401, not retried' '
