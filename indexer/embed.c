@@ -88,11 +88,7 @@ void embed_config_init(struct embed_config *c)
     c->max_inputs = 32;
     c->max_tokens = 16384;
     c->concurrency = 4;
-    c->timeout_ms = 60000;
-    c->max_attempts = 8;
-    c->retry_budget_ms = 120000;
-    c->backoff_ms = 250;
-    c->backoff_max_ms = 30000;
+    c->retry = (struct remote_policy){ 60000, 8, 120000, 250, 30000 };
     c->linger_ms = 20;
     c->max_queue_bytes = (size_t)32 << 20;
 }
@@ -103,16 +99,16 @@ static void config_defaults(struct embed_config *c)
     struct embed_config d;
     embed_config_init(&d);
 #define DEF(f) if (!c->f) c->f = d.f
-    DEF(max_inputs); DEF(max_tokens); DEF(concurrency); DEF(timeout_ms); DEF(max_attempts);
-    DEF(retry_budget_ms); DEF(backoff_ms); DEF(backoff_max_ms); DEF(linger_ms);
-    DEF(max_queue_bytes);
+    DEF(max_inputs); DEF(max_tokens); DEF(concurrency); DEF(linger_ms); DEF(max_queue_bytes);
 #undef DEF
+    remote_policy_defaults(&c->retry, &d.retry);
 }
 
 int embed_config_from_env(struct embed_config *c, struct sage_err *err)
 {
 #define STR(name, field) { name, REMOTE_ENV_STR, offsetof(struct embed_config, field), 0, 0 }
-#define NUM(name, field, min, max) { name, REMOTE_ENV_UINT, offsetof(struct embed_config, field), min, max }
+#define NUM(name, field, min, max) \
+    { name, REMOTE_ENV_UINT, offsetof(struct embed_config, field), min, max }
     static const struct remote_env vars[] = {
         STR("SAGE_EMBED_URL", url),
         STR("SAGE_EMBED_MODEL", model),
@@ -124,9 +120,9 @@ int embed_config_from_env(struct embed_config *c, struct sage_err *err)
         NUM("SAGE_EMBED_BATCH", max_inputs, 1, MAX_INPUTS_CAP),
         NUM("SAGE_EMBED_MAX_TOKENS", max_tokens, 1, 1u << 24),
         NUM("SAGE_EMBED_CONCURRENCY", concurrency, 1, MAX_CONCURRENCY),
-        NUM("SAGE_EMBED_TIMEOUT_MS", timeout_ms, 1, 3600000),
-        NUM("SAGE_EMBED_RETRIES", max_attempts, 1, 1000),
-        NUM("SAGE_EMBED_RETRY_BUDGET_MS", retry_budget_ms, 1, 86400000),
+        NUM("SAGE_EMBED_TIMEOUT_MS", retry.timeout_ms, 1, 3600000),
+        NUM("SAGE_EMBED_RETRIES", retry.max_attempts, 1, 1000),
+        NUM("SAGE_EMBED_RETRY_BUDGET_MS", retry.retry_budget_ms, 1, 86400000),
         { "SAGE_EMBED_NORMALIZE", REMOTE_ENV_BOOL, offsetof(struct embed_config, normalize), 0, 1 },
     };
 #undef STR
@@ -261,7 +257,8 @@ static int store(struct embedder *e, uint64_t id, const float *vec, struct sage_
     if (id >= MAX_STORED_ID)
         return sage_err_set(err, SAGE_ELIMIT, "vector id %llu over the limit of %llu",
                             (unsigned long long)id, (unsigned long long)MAX_STORED_ID);
-    if (sage_grow((void **)&e->vecs, &e->cap_rows, (size_t)id + 1, (size_t)e->dim * sizeof(float)) < 0 ||
+    size_t row = (size_t)e->dim * sizeof(float);
+    if (sage_grow((void **)&e->vecs, &e->cap_rows, (size_t)id + 1, row) < 0 ||
         sage_grow((void **)&e->have, &e->cap_have, (size_t)id + 1, 1) < 0)
         return sage_err_set(err, SAGE_ENOMEM, "cannot store %llu vectors",
                             (unsigned long long)id + 1);
@@ -417,10 +414,15 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
     }
     if (s->attempts == 1 || s->first_fail_ms == 0)
         s->first_fail_ms = remote_now_ms();
-    if (vd == REMOTE_FATAL || !remote_may_retry(&e->r, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
+    if (vd == REMOTE_FATAL ||
+        !remote_may_retry(&e->r, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
         char request[64];
         snprintf(request, sizeof(request), "a request of %zu input%s", s->n_items,
                  s->n_items == 1 ? "" : "s");
+        if (strncmp(why, "HTTP 413", 8) == 0)   /* the server's batch limits are lower */
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), " (lower SAGE_EMBED_BATCH, "
+                     "now %u, or SAGE_EMBED_MAX_TOKENS, now %u)", e->cfg.max_inputs,
+                     e->cfg.max_tokens);
         rc = remote_give_up(&e->r, err, s->attempts, request, why);
         goto out;
     }
@@ -551,10 +553,8 @@ int embed_new(const struct embed_config *c, struct embedder **out, struct sage_e
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->query_mu, NULL);
     pthread_cond_init(&e->space, NULL);
-    struct remote_policy pol = { e->cfg.timeout_ms, e->cfg.max_attempts, e->cfg.retry_budget_ms,
-                                 e->cfg.backoff_ms, e->cfg.backoff_max_ms };
     if ((rc = remote_init(&e->r, "embedding server", remote_endpoint(c->url, "embeddings"),
-                          c->api_key, c->api_key_file, &pol, err)) < 0)
+                          c->api_key, c->api_key_file, &e->cfg.retry, err)) < 0)
         goto out;
     if (!(e->model = sage_strdup(c->model)) || !(e->doc_prefix = dup_or_empty(c->doc_prefix)) ||
         !(e->query_prefix = dup_or_empty(c->query_prefix)) ||

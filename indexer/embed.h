@@ -38,12 +38,8 @@ struct embed_config {
     unsigned max_tokens;        /* estimated tokens per request (16384); an input
                                    estimated over the budget goes alone */
     unsigned concurrency;       /* requests in flight or waiting to retry (4) */
-    unsigned timeout_ms;        /* per HTTP request, connect included (60000) */
-    unsigned max_attempts;      /* tries per request before giving up (8) */
-    unsigned retry_budget_ms;   /* after a request's first failure, no retry
-                                   starts later than this (120000) */
-    unsigned backoff_ms;        /* first backoff cap; doubles per attempt (250) */
-    unsigned backoff_max_ms;    /* backoff cap, and the most Retry-After honoured (30000) */
+    struct remote_policy retry; /* timeout 60000 ms per request, 8 attempts, a
+                                   120000 ms budget, backoff 250 to 30000 ms */
     unsigned linger_ms;         /* a partial batch waits this long for more input
                                    before it is sent anyway (20) */
     size_t max_queue_bytes;     /* embed_add blocks while this much text waits (32 MiB) */
@@ -96,7 +92,8 @@ int embed_add(struct embedder *e, uint64_t id, const char *text, size_t len, str
 
 /* Stores vec (dim floats) under id without sending anything: a vector
  * reused from a previous index. Only with stored vectors; thread-safe. */
-int embed_put(struct embedder *e, uint64_t id, const float *vec, unsigned dim, struct sage_err *err);
+int embed_put(struct embedder *e, uint64_t id, const float *vec, unsigned dim,
+              struct sage_err *err);
 
 /* Sends what is queued, waits for every request, and stops the I/O thread.
  * Returns 0 or the first fatal error, whose message names the server, the

@@ -33,18 +33,15 @@ void ocr_config_init(struct ocr_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->max_tokens = 4096;
-    c->timeout_ms = 120000;
-    c->max_attempts = 6;
-    c->retry_budget_ms = 300000;
-    c->backoff_ms = 500;
-    c->backoff_max_ms = 30000;
+    c->retry = (struct remote_policy){ 120000, 6, 300000, 500, 30000 };
     c->max_image = (size_t)32 << 20;
 }
 
 int ocr_config_from_env(struct ocr_config *c, struct sage_err *err)
 {
 #define STR(name, field) { name, REMOTE_ENV_STR, offsetof(struct ocr_config, field), 0, 0 }
-#define NUM(name, field, min, max) { name, REMOTE_ENV_UINT, offsetof(struct ocr_config, field), min, max }
+#define NUM(name, field, min, max) \
+    { name, REMOTE_ENV_UINT, offsetof(struct ocr_config, field), min, max }
     static const struct remote_env vars[] = {
         STR("SAGE_OCR_URL", url),
         STR("SAGE_OCR_MODEL", model),
@@ -52,9 +49,9 @@ int ocr_config_from_env(struct ocr_config *c, struct sage_err *err)
         STR("SAGE_OCR_API_KEY_FILE", api_key_file),
         STR("SAGE_OCR_PROMPT", prompt),
         NUM("SAGE_OCR_MAX_TOKENS", max_tokens, 1, 1u << 20),
-        NUM("SAGE_OCR_TIMEOUT_MS", timeout_ms, 1, 3600000),
-        NUM("SAGE_OCR_RETRIES", max_attempts, 1, 1000),
-        NUM("SAGE_OCR_RETRY_BUDGET_MS", retry_budget_ms, 1, 86400000),
+        NUM("SAGE_OCR_TIMEOUT_MS", retry.timeout_ms, 1, 3600000),
+        NUM("SAGE_OCR_RETRIES", retry.max_attempts, 1, 1000),
+        NUM("SAGE_OCR_RETRY_BUDGET_MS", retry.retry_budget_ms, 1, 86400000),
     };
 #undef STR
 #undef NUM
@@ -75,15 +72,14 @@ int ocr_new(const struct ocr_config *c, struct ocr_client **out, struct sage_err
         return sage_err_set(err, SAGE_ENOMEM, "cannot allocate the OCR client");
     ocr_config_init(&d);
     o->cfg = *c;
-#define DEF(f) if (!o->cfg.f) o->cfg.f = d.f
-    DEF(max_tokens); DEF(timeout_ms); DEF(max_attempts); DEF(retry_budget_ms); DEF(backoff_ms);
-    DEF(backoff_max_ms); DEF(max_image);
-#undef DEF
+    if (!o->cfg.max_tokens)
+        o->cfg.max_tokens = d.max_tokens;
+    if (!o->cfg.max_image)
+        o->cfg.max_image = d.max_image;
+    remote_policy_defaults(&o->cfg.retry, &d.retry);
     pthread_mutex_init(&o->mu, NULL);
-    struct remote_policy pol = { o->cfg.timeout_ms, o->cfg.max_attempts, o->cfg.retry_budget_ms,
-                                 o->cfg.backoff_ms, o->cfg.backoff_max_ms };
     if ((rc = remote_init(&o->r, "OCR server", remote_endpoint(c->url, "chat/completions"),
-                          c->api_key, c->api_key_file, &pol, err)) < 0)
+                          c->api_key, c->api_key_file, &o->cfg.retry, err)) < 0)
         goto out;
     if (!(o->model = sage_strdup(c->model)) ||
         !(o->prompt = sage_strdup(c->prompt ? c->prompt : OCR_DEFAULT_PROMPT))) {
@@ -173,7 +169,8 @@ int ocr_parse_response(const char *body, size_t len, char **text, size_t *text_l
         n = 0;
         json_array_foreach(content, i, part) {
             json_t *t = json_object_get(part, "text");
-            memcpy(joined + n, json_string_value(t) ? json_string_value(t) : "", json_string_length(t));
+            if (json_is_string(t))
+                memcpy(joined + n, json_string_value(t), json_string_length(t));
             n += json_string_length(t);
         }
         rc = unwrap(joined, n, text, text_len, err);

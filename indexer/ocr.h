@@ -24,12 +24,8 @@ struct ocr_config {
     const char *api_key_file;   /* its first line, read at ocr_new when api_key is NULL */
     const char *prompt;         /* the text part of the message; NULL: OCR_DEFAULT_PROMPT */
     unsigned max_tokens;        /* completion budget per page (4096) */
-    unsigned timeout_ms;        /* per page request (120000) */
-    unsigned max_attempts;      /* tries per page (6) */
-    unsigned retry_budget_ms;   /* no retry starts later than this after a page's
-                                   first failure (300000) */
-    unsigned backoff_ms;        /* (500) */
-    unsigned backoff_max_ms;    /* (30000) */
+    struct remote_policy retry; /* timeout 120000 ms per page, 6 attempts, a
+                                   300000 ms budget, backoff 500 to 30000 ms */
     size_t max_image;           /* PNG bytes accepted per page (32 MiB) */
 };
 

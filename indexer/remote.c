@@ -144,7 +144,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
             time_t t = curl_getdate(s, NULL);
             if (t != -1) {
                 time_t now = time(NULL);
-                *retry_after_ms = t <= now ? 0 : (t - now > 86400 ? 86400000L : (long)(t - now) * 1000);
+                *retry_after_ms = t <= now          ? 0
+                                  : t - now > 86400 ? 86400000L
+                                                    : (long)(t - now) * 1000;
             }
         }
     }
@@ -165,7 +167,7 @@ int remote_easy_setup(const struct remote *r, CURL *h, struct remote_buf *resp,
     SET(CURLOPT_WRITEDATA, resp);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, retry_after_ms);
-    SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
+    SET(CURLOPT_TIMEOUT_MS, (long)r->p.timeout_ms);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TCP_NODELAY, 1L);
@@ -224,8 +226,8 @@ static int retryable_curl(CURLcode c)
 
 /* Judges one finished request; for anything but REMOTE_OK, why says what the
  * server did ("HTTP 503: overloaded", "Connection refused"). */
-enum remote_verdict remote_judge(CURL *h, CURLcode cc, const struct remote_buf *resp, const char *errbuf,
-                          char *why, size_t why_len)
+enum remote_verdict remote_judge(CURL *h, CURLcode cc, const struct remote_buf *resp,
+                                 const char *errbuf, char *why, size_t why_len)
 {
     long status = 0;
     if (cc != CURLE_OK) {
@@ -241,7 +243,8 @@ enum remote_verdict remote_judge(CURL *h, CURLcode cc, const struct remote_buf *
     char msg[REMOTE_MSG_MAX + 1];
     server_message(resp, msg, sizeof(msg));
     snprintf(why, why_len, "HTTP %ld: %s", status, msg);
-    return (status == 408 || status == 429 || (status >= 500 && status <= 599)) ? REMOTE_RETRY : REMOTE_FATAL;
+    int retry = status == 408 || status == 429 || (status >= 500 && status <= 599);
+    return retry ? REMOTE_RETRY : REMOTE_FATAL;
 }
 
 /* Whether a request that failed for the attempts-th time may try again,
@@ -249,12 +252,13 @@ enum remote_verdict remote_judge(CURL *h, CURLcode cc, const struct remote_buf *
 int remote_may_retry(struct remote *r, unsigned attempts, double first_fail_ms,
                      long retry_after_ms, unsigned *delay)
 {
-    if (attempts >= r->max_attempts)
+    if (attempts >= r->p.max_attempts)
         return 0;
     pthread_mutex_lock(&r->mu);
-    *delay = remote_backoff_ms(r->backoff_ms, r->backoff_max_ms, attempts, retry_after_ms, &r->rng);
+    *delay = remote_backoff_ms(r->p.backoff_ms, r->p.backoff_max_ms, attempts, retry_after_ms,
+                               &r->rng);
     pthread_mutex_unlock(&r->mu);
-    return remote_now_ms() + *delay - first_fail_ms <= r->retry_budget_ms;
+    return remote_now_ms() + *delay - first_fail_ms <= r->p.retry_budget_ms;
 }
 
 /* Counts a request about to be sent. */
@@ -303,12 +307,8 @@ int remote_init(struct remote *r, const char *what, char *url, const char *api_k
     memset(r, 0, sizeof(*r));
     r->what = what;
     r->url = url;
-    r->timeout_ms = retry->timeout_ms;
-    r->max_attempts = retry->max_attempts;
-    r->retry_budget_ms = retry->retry_budget_ms;
-    r->backoff_ms = retry->backoff_ms;
-    r->backoff_max_ms = retry->backoff_max_ms;
-    r->rng = ((uint64_t)remote_now_ms() * 2654435761u) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)r;
+    r->p = *retry;
+    r->rng = ((uint64_t)remote_now_ms() * 2654435761u) ^ (uint64_t)getpid() ^ (uintptr_t)r;
     pthread_mutex_init(&r->mu, NULL);
     r->mu_ready = 1;
     if (!url)
@@ -373,7 +373,8 @@ int remote_post(struct remote *r, CURL *h, const char *body, size_t len, struct 
             break;
         if (first_fail == 0)
             first_fail = remote_now_ms();
-        if (vd == REMOTE_FATAL || !remote_may_retry(r, attempts, first_fail, retry_after_ms, &delay)) {
+        if (vd == REMOTE_FATAL ||
+            !remote_may_retry(r, attempts, first_fail, retry_after_ms, &delay)) {
             rc = remote_give_up(r, err, attempts, request, why);
             break;
         }
@@ -401,7 +402,21 @@ int remote_curl_ready(struct sage_err *err)
     return curl_init_rc == CURLE_OK ? 0 : sage_err_set(err, SAGE_EIO, "cannot initialize libcurl");
 }
 
-/* ---- configuration from the environment ---- */
+/* ---- configuration ---- */
+
+void remote_policy_defaults(struct remote_policy *p, const struct remote_policy *d)
+{
+    if (!p->timeout_ms)
+        p->timeout_ms = d->timeout_ms;
+    if (!p->max_attempts)
+        p->max_attempts = d->max_attempts;
+    if (!p->retry_budget_ms)
+        p->retry_budget_ms = d->retry_budget_ms;
+    if (!p->backoff_ms)
+        p->backoff_ms = d->backoff_ms;
+    if (!p->backoff_max_ms)
+        p->backoff_max_ms = d->backoff_max_ms;
+}
 
 static int env_uint(const char *name, const char *s, unsigned min, unsigned max, unsigned *out,
                     struct sage_err *err)

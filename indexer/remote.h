@@ -29,6 +29,9 @@ struct remote_policy {
     unsigned backoff_max_ms;    /* backoff cap, and the most Retry-After honoured */
 };
 
+/* Sets each zero field of p to d's. */
+void remote_policy_defaults(struct remote_policy *p, const struct remote_policy *d);
+
 /* HTTP counters of one endpoint, for build reports. */
 struct remote_counters {
     uint64_t requests;          /* sent, retries included */
@@ -45,7 +48,7 @@ struct remote {
     const char *what;           /* "embedding server", for messages (static) */
     char *url, *auth_header;
     struct curl_slist *headers;
-    unsigned timeout_ms, max_attempts, retry_budget_ms, backoff_ms, backoff_max_ms;
+    struct remote_policy p;
     pthread_mutex_t mu;
     int mu_ready;
     uint64_t rng;

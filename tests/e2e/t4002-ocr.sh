@@ -32,24 +32,6 @@ ocr_map() {
     done | jq -R 'split("\t") | {(.[0]): .[1]}' | jq -s add >"$out"
 }
 
-oc() {
-    ocr_client "$@" >run.json 2>err
-}
-
-oc_fails() {
-    local want=$1
-    shift
-    if oc "$@"; then
-        echo "ocr_client succeeded, expected: $want"
-        return 1
-    fi
-    grep -qF -- "$want" err || { echo "expected '$want' in:"; cat err; return 1; }
-}
-
-check() {
-    jq -e "$1" "$2" >/dev/null || { echo "failed: $1 on $2:"; cat "$2"; return 1; }
-}
-
 pages() {
     mkpng p1.png 1 p2.png 2 p3.png 3 &&
     ocr_map map.json p1.png="zebra quartz manual" p2.png="okapi rotation guide"
@@ -57,18 +39,18 @@ pages() {
 
 t_ok 'pages come back as their text; an unknown page gets the default text; prompt and model sent' '
     pages && fg_start srv --ocr-map map.json --ocr-text "default page text" &&
-    oc --url "$FG_URL" --model olmocr-7b --prompt "read it" --out text p1.png p2.png p3.png &&
+    fg_run ocr_client --url "$FG_URL" --model olmocr-7b --prompt "read it" --out text p1.png p2.png p3.png &&
     printf "zebra quartz manual\nokapi rotation guide\ndefault page text\n" | cmp - text &&
-    check ".ok and .pages == 3 and .requests == 3" run.json &&
+    fg_check ".ok and .pages == 3 and .requests == 3" run.json &&
     fg_stats >stats.json &&
-    check ".ocr_last.model == \"olmocr-7b\" and .ocr_last.prompt == \"read it\" and .ocr_last.max_tokens == 4096" stats.json &&
+    fg_check ".ocr_last.model == \"olmocr-7b\" and .ocr_last.prompt == \"read it\" and .ocr_last.max_tokens == 4096" stats.json &&
     fg_stop'
 
 t_ok "olmOCR answer formats (JSON natural_text, YAML front matter) are unwrapped" '
     pages && fg_start srv --ocr-map map.json --ocr-format json &&
-    oc --url "$FG_URL/v1" --out a p1.png && echo "zebra quartz manual" | cmp - a &&
+    fg_run ocr_client --url "$FG_URL/v1" --out a p1.png && echo "zebra quartz manual" | cmp - a &&
     fg_faults "{\"ocr_format\": \"yaml\"}" &&
-    oc --url "$FG_URL/v1/chat/completions" --out b p2.png && echo "okapi rotation guide" | cmp - b &&
+    fg_run ocr_client --url "$FG_URL/v1/chat/completions" --out b p2.png && echo "okapi rotation guide" | cmp - b &&
     fg_stop'
 
 t_ok '40 pages on 4 threads through 30% injected 503s and drops: all right, each served once' '
@@ -76,40 +58,41 @@ t_ok '40 pages on 4 threads through 30% injected 503s and drops: all right, each
     ocr_map map.json $(for i in $(seq 1 40); do printf "q%s.png=page-%s-text " $i $i; done) &&
     fg_start srv --ocr-map map.json --error-rate 0.3 --error-statuses 503 --retry-after 0 \
         --drop-rate 0.05 --jitter-ms 50 --seed 3 &&
-    oc --url "$FG_URL" --threads 4 --backoff-ms 20 --attempts 30 --out text $(for i in $(seq 1 40); do printf "q%s.png " $i; done) &&
+    fg_run ocr_client --url "$FG_URL" --threads 4 --backoff-ms 20 --attempts 30 --out text \
+        $(for i in $(seq 1 40); do printf "q%s.png " $i; done) &&
     for i in $(seq 1 40); do echo "page-$i-text"; done | cmp - text &&
-    check ".ok and .pages == 40 and .retries > 0" run.json &&
+    fg_check ".ok and .pages == 40 and .retries > 0" run.json &&
     fg_stats >stats.json &&
-    check "(.ocr_served | length) == 40 and ([.ocr_served[]] | all(. == 1)) and .status[\"503\"] > 0" stats.json &&
+    fg_check "(.ocr_served | length) == 40 and ([.ocr_served[]] | all(. == 1)) and .status[\"503\"] > 0" stats.json &&
     fg_stop'
 
 t_ok 'not a PNG: refused before any request' '
     printf "GIF89a not a png" >x.gif && fg_start srv &&
-    oc_fails "page image is not a PNG" --url "$FG_URL" x.gif &&
-    fg_stats >stats.json && check ".requests == 0" stats.json && fg_stop'
+    fg_fails "page image is not a PNG" ocr_client --url "$FG_URL" x.gif &&
+    fg_stats >stats.json && fg_check ".requests == 0" stats.json && fg_stop'
 
 t_ok 'malformed JSON is a clear error, not retried' '
     mkpng p.png 1 && fg_start srv --malformed &&
-    oc_fails "OCR server '\''$FG_URL/v1/chat/completions'\'' sent a bad response: malformed JSON" \
+    fg_fails "OCR server '\''$FG_URL/v1/chat/completions'\'' sent a bad response: malformed JSON" ocr_client \
         --url "$FG_URL" p.png &&
-    fg_stats >stats.json && check ".requests == 1" stats.json && fg_stop'
+    fg_stats >stats.json && fg_check ".requests == 1" stats.json && fg_stop'
 
 t_ok 'per-page timeout, then the attempts run out; a dead server fails in bounded time' '
     mkpng p.png 1 && fg_start srv --latency-ms 3000 &&
-    oc_fails "after 2 attempts" --url "$FG_URL" --timeout-ms 300 --attempts 2 --backoff-ms 10 p.png &&
+    fg_fails "after 2 attempts" ocr_client --url "$FG_URL" --timeout-ms 300 --attempts 2 --backoff-ms 10 p.png &&
     grep -qi "timed out" err && fg_stop &&
     port=$(python3 -c "import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1]); s.close()") &&
-    oc_fails "after 3 attempts" --url "http://127.0.0.1:$port" --attempts 3 --backoff-ms 50 p.png &&
-    check ".elapsed_ms < 10000" run.json'
+    fg_fails "after 3 attempts" ocr_client --url "http://127.0.0.1:$port" --attempts 3 --backoff-ms 50 p.png &&
+    fg_check ".elapsed_ms < 10000" run.json'
 
 t_ok 'the API key is sent as a Bearer header (from SAGE_OCR_API_KEY_FILE); a wrong one fails with 401' '
     mkpng p.png 1 && fg_start srv --api-key ocr-k3y --ocr-text "secret page" &&
     printf "ocr-k3y\n" >key &&
-    SAGE_OCR_URL=$FG_URL SAGE_OCR_MODEL=olm SAGE_OCR_API_KEY_FILE=$PWD/key oc --env --out t p.png &&
+    SAGE_OCR_URL=$FG_URL SAGE_OCR_MODEL=olm SAGE_OCR_API_KEY_FILE=$PWD/key fg_run ocr_client --env --out t p.png &&
     echo "secret page" | cmp - t &&
-    fg_stats >stats.json && check ".auth == \"Bearer ocr-k3y\" and .ocr_last.model == \"olm\"" stats.json &&
-    oc_fails "HTTP 401: invalid api key" --url "$FG_URL" --key nope p.png &&
-    ! SAGE_OCR_URL=$FG_URL SAGE_OCR_TIMEOUT_MS=soon oc --env p.png && grep -q SAGE_OCR_TIMEOUT_MS err &&
+    fg_stats >stats.json && fg_check ".auth == \"Bearer ocr-k3y\" and .ocr_last.model == \"olm\"" stats.json &&
+    fg_fails "HTTP 401: invalid api key" ocr_client --url "$FG_URL" --key nope p.png &&
+    ! SAGE_OCR_URL=$FG_URL SAGE_OCR_TIMEOUT_MS=soon fg_run ocr_client --env p.png && grep -q SAGE_OCR_TIMEOUT_MS err &&
     fg_stop'
 
 t_done

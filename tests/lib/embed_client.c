@@ -158,11 +158,11 @@ int main(int argc, char **argv)
         case O_CONC: c.concurrency = v; break;
         case O_BATCH: c.max_inputs = v; break;
         case O_MAXTOK: c.max_tokens = v; break;
-        case O_TIMEOUT: c.timeout_ms = v; break;
-        case O_ATTEMPTS: c.max_attempts = v; break;
-        case O_BUDGET: c.retry_budget_ms = v; break;
-        case O_BACKOFF: c.backoff_ms = v; break;
-        case O_BACKOFF_MAX: c.backoff_max_ms = v; break;
+        case O_TIMEOUT: c.retry.timeout_ms = v; break;
+        case O_ATTEMPTS: c.retry.max_attempts = v; break;
+        case O_BUDGET: c.retry.retry_budget_ms = v; break;
+        case O_BACKOFF: c.retry.backoff_ms = v; break;
+        case O_BACKOFF_MAX: c.retry.backoff_max_ms = v; break;
         case O_LINGER: c.linger_ms = v; break;
         case O_DPFX: c.doc_prefix = optarg; break;
         case O_QPFX: c.query_prefix = optarg; break;

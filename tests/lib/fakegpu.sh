@@ -6,6 +6,11 @@
 #   fg_stats                 GET /_stats to stdout
 #   fg_faults JSON           POST /_faults (merged into the fault settings)
 #   fg_reset                 POST /_reset (zeroes the counters)
+#   fg_run CMD [ARGS...]     runs a client: its stdout (JSON stats) to ./run.json,
+#                            stderr to ./err
+#   fg_fails WANT CMD [...]  fg_run, expecting a failure whose message holds WANT
+#                            (and no sanitizer report)
+#   fg_check FILTER FILE     jq -e FILTER FILE, printing FILE when it fails
 # The PID goes to the exit trap through t_daemon (tap.sh), also from inside a
 # t_ok body. The server also exits by itself after FG_IDLE seconds without a
 # request, so it can never outlive a test.
@@ -22,12 +27,7 @@ fg_start() {
     FG_PID=$!
     FG_DIR=$dir
     t_daemon "$FG_PID"
-    t_wait "$FG_DEADLINE" t_settled "$dir/port" "$FG_PID"
-    if [ ! -s "$dir/port" ]; then
-        echo "fakegpu.py did not start:"
-        cat "$dir/fakegpu.out"
-        return 1
-    fi
+    t_await_port "$FG_DEADLINE" "$dir/port" "$FG_PID" "$dir/fakegpu.out" || return 1
     FG_PORT=$(cat "$dir/port")
     FG_URL="http://127.0.0.1:$FG_PORT"
 }
@@ -46,4 +46,24 @@ fg_faults() {
 
 fg_reset() {
     curl -sS --max-time 10 -o /dev/null -X POST "$FG_URL/_reset"
+}
+
+fg_run() {
+    "$@" >run.json 2>err
+}
+
+fg_fails() {
+    local want=$1
+    shift
+    if fg_run "$@"; then
+        echo "$1 succeeded, expected: $want"
+        return 1
+    fi
+    grep -qF -- "$want" err || { echo "expected '$want' in:"; cat err; return 1; }
+    # A failing run must still be clean (its exit status alone hides a sanitizer report).
+    ! grep -q "Sanitizer" err || { cat err; return 1; }
+}
+
+fg_check() {
+    jq -e "$1" "$2" >/dev/null || { echo "failed: $1 on $2:"; cat "$2"; return 1; }
 }

@@ -122,10 +122,10 @@ int main(int argc, char **argv)
         case O_ENV: break;
         case 'k': c.api_key = optarg; break;
         case O_PROMPT: c.prompt = optarg; break;
-        case O_TIMEOUT: c.timeout_ms = v; break;
-        case O_ATTEMPTS: c.max_attempts = v; break;
-        case O_BUDGET: c.retry_budget_ms = v; break;
-        case O_BACKOFF: c.backoff_ms = v; break;
+        case O_TIMEOUT: c.retry.timeout_ms = v; break;
+        case O_ATTEMPTS: c.retry.max_attempts = v; break;
+        case O_BUDGET: c.retry.retry_budget_ms = v; break;
+        case O_BACKOFF: c.retry.backoff_ms = v; break;
         case O_THREADS: threads = v ? v : 1; break;
         case O_REPEAT: r.repeat = v ? v : 1; break;
         case 'o': out = optarg; break;

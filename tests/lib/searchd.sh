@@ -26,12 +26,7 @@ sd_start() {
     SD_DIR=$dir
     echo "$SD_PID" >"$dir/searchd.pid"
     t_daemon "$SD_PID"
-    t_wait "$SD_DEADLINE" t_settled "$dir/port" "$SD_PID"
-    if [ ! -s "$dir/port" ]; then
-        echo "sage-searchd did not start:"
-        cat "$dir/searchd.log"
-        return 1
-    fi
+    t_await_port "$SD_DEADLINE" "$dir/port" "$SD_PID" "$dir/searchd.log" || return 1
     SD_PORT=$(cat "$dir/port")
     SD_URL="$scheme://127.0.0.1:$SD_PORT"
 }

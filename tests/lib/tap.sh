@@ -84,6 +84,13 @@ t_settled() {
     [ -s "$1" ] || ! kill -0 "$2" 2>/dev/null
 }
 
+# Waits up to $1 seconds for daemon $3 to write its port file $2; when it
+# does not, prints its log $4 and fails.
+t_await_port() {
+    t_wait "$1" t_settled "$2" "$3"
+    [ -s "$2" ] || { echo "process $3 did not start:"; cat "$4"; return 1; }
+}
+
 t_gone() {
     ! kill -0 "$1" 2>/dev/null
 }

@@ -91,26 +91,21 @@ static void test_parse_refusals(void **state)
     assert_parse_fails("{\"data\":[],\"data\":[]}", 0, 2, "malformed JSON");
 }
 
+static int parse_two(void *ctx)
+{
+    struct sage_err err = { 0 };
+    float *v = NULL;
+    unsigned dim = 2;
+    (void)ctx;
+    int rc = parse("{\"data\":[{\"embedding\":[1,2]},{\"embedding\":[3,4]}]}", 2, &dim, &v, &err);
+    sage_free(v);
+    return rc;
+}
+
 static void test_parse_oom(void **state)
 {
     (void)state;
-    const char *body = "{\"data\":[{\"embedding\":[1,2]},{\"embedding\":[3,4]}]}";
-    int failed_once = 0;
-    for (long k = 0; k < 10; k++) {
-        struct sage_err err = { 0 };
-        float *v = NULL;
-        unsigned dim = 2;
-        ut_oom_arm(k);
-        int rc = parse(body, 2, &dim, &v, &err);
-        int hit = ut_oom_state()->failed;
-        sage_free(v);
-        assert_int_equal(ut_oom_disarm(), 0);
-        assert_int_equal(rc, hit ? -SAGE_ENOMEM : 0);
-        failed_once |= hit;
-        if (!hit)
-            break;
-    }
-    assert_true(failed_once);
+    ut_oom_sweep(parse_two, NULL, 10);
 }
 
 /* ---- endpoint, backoff (remote.c) ---- */

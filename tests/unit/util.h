@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "err.h"
 #include "layout.h"
 #include "le.h"
 
@@ -288,6 +289,26 @@ static inline long ut_oom_disarm(void)
 {
     sage_alloc_set(NULL);
     return ut_oom_state()->live;
+}
+
+/* Runs fn(ctx) with allocation k failing, for k = 0, 1, ... until a run
+ * reaches no failing allocation (at most max runs). Each run must return
+ * -SAGE_ENOMEM when it reached the failure and 0 otherwise, having freed
+ * everything it allocated; at least one run must reach a failure. */
+static inline void ut_oom_sweep(int (*fn)(void *ctx), void *ctx, long max)
+{
+    int failed_once = 0;
+    for (long k = 0; k < max; k++) {
+        ut_oom_arm(k);
+        int rc = fn(ctx);
+        int hit = ut_oom_state()->failed;
+        assert_int_equal(ut_oom_disarm(), 0);
+        assert_int_equal(rc, hit ? -SAGE_ENOMEM : 0);
+        failed_once |= hit;
+        if (!hit)
+            break;
+    }
+    assert_true(failed_once);
 }
 
 #endif
