@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "chunkmeta.h"
 #include "chunkstore.h"
 #include "index.h"
 #include "le.h"
@@ -18,6 +19,7 @@ struct sage_searcher {
     int has_index;
     struct sage_index ix;
     struct sage_chunkstore cs;
+    struct sage_chunkmeta meta;     /* meta.n == 0: none (files before 1.2) */
     const uint8_t *chunk_map;       /* u64 n, then u32 doc, u32 ordinal per chunk */
     uint64_t n_chunks;
     struct sage_bytes docs_b, text_b;
@@ -195,6 +197,10 @@ int sage_searcher_open(const struct sage_reader *r, struct sage_searcher **out,
     }
     if (rc < 0 || (rc = sage_chunkstore_open(&s->cs, r, err)) < 0)
         goto out;
+    if ((rc = sage_chunkmeta_open(&s->meta, r, err)) == -SAGE_ENOTFOUND)
+        rc = 0;
+    else if (rc < 0)
+        goto out;
     const struct sage_section *cm = sage_reader_find(r, SAGE_SECTION_CHUNKS);
     if (!cm || cm->codec != SAGE_CODEC_RAW || cm->len < 8 ||
         (cm->len - 8) / 8 < sage_le64(cm->data) || sage_le64(cm->data) != s->ix.n_chunks ||
@@ -278,6 +284,26 @@ int sage_searcher_hit_text(const struct sage_searcher *s, uint64_t hit, json_t *
         return sage_err_set(err, SAGE_ECORRUPT, "document %llu text is not UTF-8",
                             (unsigned long long)hit);
     *rec = json_pack("{s:o, s:n, s:i}", "text", t, "heading", "page", 0);
+    return *rec ? 0 : sage_err_set(err, SAGE_ENOMEM, "out of memory");
+}
+
+int sage_searcher_hit_info(const struct sage_searcher *s, uint64_t hit, int want_text,
+                           json_t **rec, struct sage_err *err)
+{
+    if (want_text || !s->has_index || s->meta.n == 0)
+        return sage_searcher_hit_text(s, hit, rec, err);
+    uint32_t page;
+    const char *h;
+    size_t len;
+    *rec = NULL;
+    int rc = sage_chunkmeta_get(&s->meta, hit, &page, &h, &len, err);
+    if (rc < 0)
+        return rc;
+    json_t *hj = h ? json_stringn(h, len) : json_null();
+    if (!hj)
+        return sage_err_set(err, SAGE_ECORRUPT, "chunk %llu has a heading that is not UTF-8",
+                            (unsigned long long)hit);
+    *rec = json_pack("{s:o, s:I}", "heading", hj, "page", (json_int_t)page);
     return *rec ? 0 : sage_err_set(err, SAGE_ENOMEM, "out of memory");
 }
 

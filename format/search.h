@@ -64,4 +64,10 @@ int sage_searcher_doc(const struct sage_searcher *s, uint32_t doc, json_t **rec,
 int sage_searcher_hit_text(const struct sage_searcher *s, uint64_t hit, json_t **rec,
                            struct sage_err *err);
 
+/* A hit's heading path and page, and its text only when want_text: a new
+ * reference to {"heading", "page"[, "text"]}. Without the text, files of
+ * format 1.2 answer from CHUNK_META and decompress nothing. */
+int sage_searcher_hit_info(const struct sage_searcher *s, uint64_t hit, int want_text,
+                           json_t **rec, struct sage_err *err);
+
 #endif

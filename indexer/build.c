@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "archive.h"
 #include "chunk.h"
+#include "chunkmeta.h"
 #include "chunkstore.h"
 #include "cli.h"
 #include "crawl.h"
@@ -46,6 +47,7 @@ struct build {
     struct sage_rectab_builder docs;
     json_t *doc_list;           /* document records, encoded at the end (aliases) */
     struct sage_chunkstore_builder text;
+    struct sage_chunkmeta_builder meta;     /* page and heading of each chunk */
     struct sage_ixbuild *ix;
     uint8_t *chunk_map;         /* u32 doc, u32 ordinal per chunk */
     size_t chunk_map_len, chunk_map_cap;
@@ -161,7 +163,8 @@ static int on_chunk(void *ctx, const char *text, size_t len, const char *heading
     sage_put32(pair + 4, ordinal);
     if ((rc = sage_ixbuild_add(b->ix, b->scratch, (size_t)n + len, NULL, d->err)) < 0 ||
         (rc = sage_mpjson_encode(j, &rec, &rec_len, d->err)) < 0 ||
-        (rc = sage_chunkstore_add(&b->text, rec, rec_len, d->err)) < 0)
+        (rc = sage_chunkstore_add(&b->text, rec, rec_len, d->err)) < 0 ||
+        (rc = sage_chunkmeta_add(&b->meta, page, heading, d->err)) < 0)
         goto out;
     if (b->chunk_map_len + 8 > b->chunk_map_cap) {
         size_t cap = b->chunk_map_cap ? b->chunk_map_cap * 2 : 4096;
@@ -934,6 +937,7 @@ static int write_index(struct build *b, const char *out, const uint8_t *rec, siz
         (rc = sage_writer_write(w, b->chunk_map, b->chunk_map_len, err)) < 0 ||
         (rc = sage_writer_end(w, err)) < 0 ||
         (rc = sage_chunkstore_write(&b->text, w, err)) < 0 ||
+        (rc = sage_chunkmeta_write(&b->meta, w, err)) < 0 ||
         (rc = sage_ixbuild_write(b->ix, w, err)) < 0)
         goto out;
     sage_writer_set_counts(w, b->n_docs, b->n_chunks);
@@ -1002,6 +1006,7 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
         tok->stopwords = sage_stopwords_english;
         tok->n_stopwords = sage_n_stopwords_english;
     }
+    sage_chunkmeta_builder_init(&b->meta);
     tok->cache_bits = 16;   /* 5 MiB: hits for ~95 % of the words of real docs */
     if (sage_ixbuild_new(tok, &b->ix, &err) < 0 ||
         sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
@@ -1172,6 +1177,7 @@ out:
     sage_free(b.seen);
     sage_rectab_builder_release(&b.docs);
     sage_chunkstore_builder_release(&b.text);
+    sage_chunkmeta_builder_release(&b.meta);
     sage_ixbuild_free(b.ix);
     sage_free(b.chunk_map);
     sage_free(b.scratch);

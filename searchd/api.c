@@ -104,7 +104,8 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
         char *snip = NULL;
         if (sage_searcher_hit_doc(snap->searcher, res.hits[i].doc, &d, &err) < 0 ||
             sage_searcher_doc(snap->searcher, d, &doc, &err) < 0 ||
-            sage_searcher_hit_text(snap->searcher, res.hits[i].doc, &text, &err) < 0) {
+            sage_searcher_hit_info(snap->searcher, res.hits[i].doc, rq->snippets, &text,
+                                   &err) < 0) {
             json_decref(doc);
             status = send_error(c, 500, "internal", NULL, "cannot read hit: %s", err.msg);
             goto out;

@@ -94,7 +94,14 @@ t_ok 'snippets=0 leaves snippets out, snippets=1 puts them in' '
     jq -e "(.hits | length) > 0 and all(.hits[]; has(\"snippet\") or has(\"snippet_html\") or has(\"highlights\") | not)" s0.json &&
     sd_expect 200 s1.json "/v1/search?q=kestrel&snippets=1" &&
     jq -e "(.hits | length) > 0 and all(.hits[]; (.snippet | length) > 0 and has(\"snippet_html\") and has(\"highlights\"))" s1.json &&
-    jq -e "any(.hits[]; (.snippet_html | test(\"<mark>kestrel</mark>\"; \"i\")) and (.highlights | length) > 0)" s1.json'
+    jq -e "any(.hits[]; (.snippet_html | test(\"<mark>kestrel</mark>\"; \"i\")) and (.highlights | length) > 0)" s1.json &&
+    # without snippets, heading and page come from CHUNK_META, not the chunk
+    # records: the same values, hit for hit
+    sd_expect 200 m0.json "/v1/search?q=kestrel+backup+the&k=50&snippets=0" &&
+    sd_expect 200 m1.json "/v1/search?q=kestrel+backup+the&k=50&snippets=1" &&
+    jq -c "[.hits[] | [.chunk, .heading, .page]]" m0.json >m0 &&
+    jq -c "[.hits[] | [.chunk, .heading, .page]]" m1.json >m1 &&
+    cmp m0 m1 && jq -e "any(.hits[]; .heading != null) and any(.hits[]; .heading == null)" m1.json'
 
 t_ok 'POST /v1/search with a JSON body answers as GET does' '
     sd_expect 200 get.json "/v1/search?q=kestrel+segment&k=3&offset=1&library=kestrel&path_prefix=ops/" &&

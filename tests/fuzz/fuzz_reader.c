@@ -1,6 +1,6 @@
 /* Fuzz target for the index reader: opens the input as an in-memory image, decodes
  * every section (record tables of DOCS and TEXT, msgpack of DOCS records and BUILD,
- * the rows of VECTORS),
+ * the rows of VECTORS, the headings of CHUNK_META),
  * verifies it and opens it again with SAGE_OPEN_VERIFY; then does it all once more on
  * a copy with its checksums recomputed, so mutations get past the XXH3 checks to the
  * code behind them. Errors are expected; crashes, leaks and sanitizer reports are bugs. */
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunkmeta.h"
 #include "fix_checksums.h"
 #include "fuzz.h"
 #include "mpjson.h"
@@ -70,6 +71,15 @@ static void run(const uint8_t *data, size_t size)
                        sage_vectors_hash(&v, i)[15];
             (void)acc;
         }
+        struct sage_chunkmeta cm;
+        if (sage_chunkmeta_open(&cm, r, &err) == 0)
+            for (uint64_t i = 0; i < cm.n && i < MAX_RECORDS; i++) {
+                uint32_t page;
+                const char *h;
+                size_t hl;
+                if (sage_chunkmeta_get(&cm, i, &page, &h, &hl, &err) == 0 && h && hl)
+                    (void)*(volatile const char *)(h + hl - 1);
+            }
         (void)sage_reader_verify(r, &err);
         sage_reader_close(r);
     }
