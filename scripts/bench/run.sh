@@ -9,6 +9,11 @@
 #   search-bench.sh    search on the same corpus: libsage vs Xapian in process,
 #                      sage-searchd vs Sphinx searchd over the network (1 and 16
 #                      clients, wrk), hot-swap pauses (SAGE_BENCH_SEARCH=0 skips it)
+#   startup.sh         sage-searchd exec to ready and to a first answer, indexes of
+#                      64 MB to 1 GB, with and without a verification stamp
+#                      (SAGE_BENCH_STARTUP=0 skips it; the corpora are built once)
+#   embed-bench.sh     the embedding client's throughput against the fake GPU
+#                      server with 50 ms latency, as a fraction of the ideal
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
@@ -27,3 +32,11 @@ if [ "${SAGE_BENCH_SEARCH:-1}" != 0 ]; then
     echo "#### search"
     bash "$here/search-bench.sh"
 fi
+if [ "${SAGE_BENCH_STARTUP:-1}" != 0 ]; then
+    echo
+    echo "#### searchd start-up"
+    bash "$here/startup.sh"
+fi
+echo
+echo "#### remote embedding client"
+bash "$here/embed-bench.sh"
