@@ -991,8 +991,24 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
         tok->stopwords = sage_stopwords_english;
         tok->n_stopwords = sage_n_stopwords_english;
     }
-    if (sage_ixbuild_new(tok, &b->ix, &err) < 0 ||
-        sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
+    /* postings past the limit spill next to the index unless --tmp-dir says
+     * otherwise: that file system must hold the index anyway, while /tmp is
+     * often memory (tmpfs), which would defeat the limit */
+    struct sage_ixbuild_opts ixo = { (size_t)c->v[OPT_MEMORY_LIMIT].num, c->v[OPT_TMP_DIR].str,
+                                     NULL };
+    const char *slash = strrchr(c->v[OPT_OUT].str, '/');
+    char *out_dir = NULL;
+    if (ixo.memory_limit && !ixo.tmp_dir) {
+        if (make_parent_dirs(c->v[OPT_OUT].str) < 0)
+            return 1;
+        out_dir = slash ? sage_strdup(c->v[OPT_OUT].str) : NULL;
+        if (out_dir)
+            out_dir[slash == c->v[OPT_OUT].str ? 1 : slash - c->v[OPT_OUT].str] = '\0';
+        ixo.tmp_dir = slash ? out_dir : ".";
+    }
+    int rc = sage_ixbuild_new(tok, &ixo, &b->ix, &err);
+    sage_free(out_dir);
+    if (rc < 0 || sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
     }

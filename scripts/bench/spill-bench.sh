@@ -1,0 +1,72 @@
+#!/bin/bash
+# Memory of the index builder as the input grows: sage-indexer build of a
+# generated JSONL collection ({"id","title","text"} a line, a Zipf vocabulary)
+# at two sizes, each with --memory-limit LIMIT and with no limit, printing
+# peak RSS (/usr/bin/time -v) and wall time, and checking that every build of
+# one input has the same sha256. Figures are printed, not enforced.
+#
+#   scripts/bench/spill-bench.sh [DOCS...]   default: 300000 1200000
+# LIMIT (default 256M) is the --memory-limit of the bounded builds; VOCAB
+# (default 500000) the vocabulary; SAGE_BUILD (default build) holds
+# sage-indexer; scratch goes under ${TMPDIR:-/tmp} and is removed at exit.
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+indexer=${SAGE_BUILD:-$repo/build}/sage-indexer
+LIMIT=${LIMIT:-256M}
+VOCAB=${VOCAB:-500000}
+sizes=("$@")
+((${#sizes[@]})) || sizes=(300000 1200000)
+[[ -x $indexer ]] || { echo "spill-bench: '$indexer' not found" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "spill-bench: /usr/bin/time not found (apt-get install time)" >&2; exit 1; }
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/sage-spill.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+trap 'exit 1' HUP INT TERM     # through the EXIT trap
+
+# gen N FILE: N documents of 20 to 120 words; word rank r is drawn with
+# probability 1/r over VOCAB made-up words (letters of r in base 26).
+gen() {
+    python3 - "$1" "$VOCAB" > "$2" <<'PY'
+import bisect, itertools, random, sys
+n, vocab = int(sys.argv[1]), int(sys.argv[2])
+rng = random.Random(1)
+cum = list(itertools.accumulate(1.0 / r for r in range(1, vocab + 1)))
+def word(r):
+    s = ""
+    while True:
+        s += chr(97 + r % 26)
+        r //= 26
+        if r == 0:
+            return s + "q"
+out = sys.stdout
+words = [word(r) for r in range(vocab)]
+total = cum[-1]
+for i in range(n):
+    k = rng.randint(20, 120)
+    ws = [words[bisect.bisect_left(cum, rng.random() * total)] for _ in range(k)]
+    out.write('{"id":"d%d","title":"%s","text":"%s"}\n' % (i, " ".join(ws[:4]), " ".join(ws)))
+PY
+}
+
+printf '%-9s %-12s %10s %9s  %s\n' docs limit peak_MiB wall_s sha256
+for n in "${sizes[@]}"; do
+    gen "$n" "$scratch/docs-$n.jsonl"
+    first=
+    for limit in "$LIMIT" 0; do
+        out=$scratch/x-$n-$limit.sage
+        /usr/bin/time -v "$indexer" build -q --memory-limit "$limit" --out "$out" \
+            "$scratch/docs-$n.jsonl" 2> "$scratch/time" || { cat "$scratch/time" >&2; exit 1; }
+        rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$scratch/time")
+        wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0;
+                   for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$scratch/time")
+        sha=$(cut -d' ' -f1 "$out.sha256")
+        printf '%-9s %-12s %10s %9s  %s\n' "$n" "${limit/#0/none}" "$rss" "$wall" "${sha:0:16}"
+        [[ -z $first || $first == "$sha" ]] || { echo "spill-bench: sha256 differs" >&2; exit 1; }
+        first=$sha
+        rm -f "$out" "$out.sha256"
+    done
+    rm -f "$scratch/docs-$n.jsonl"
+done
