@@ -15,16 +15,18 @@
  * later part's first gap rebased on the previous part's last chunk, gives
  * exactly the list an all-in-memory build holds.
  *
- * Writing merges the runs and the in-memory tail term by term, through a
- * binary heap on (term, source) with the runs in spill order before the tail,
- * holding one read buffer per run and one term's postings at a time. Each
- * term's list is re-encoded into 128-entry blocks with a skip table holding,
- * per block, the last chunk id, the largest tf and the smallest chunk length
- * (from which a query derives a BM25 upper bound for any k1 and b) and
- * streamed into POSTINGS. When there are runs, the lexicon's blocks go to the
- * end of the temporary file and are copied into LEXICON at the end, so the
- * vocabulary is not held twice. The index is the same, byte for byte, for any
- * limit; the test is tests/unit/test_ixbuild.c. */
+ * Writing, when there are runs, spills what is left as a last run and merges
+ * the runs term by term through a binary heap on (term, run), holding one
+ * read buffer per run (half the limit between them, or 4 KiB each past
+ * limit / 8 KiB runs) and one term's postings at a time; without runs the
+ * table in memory is the one source. Each term's list is re-encoded into
+ * 128-entry blocks with a skip table holding, per block, the last chunk id,
+ * the largest tf and the smallest chunk length (from which a query derives a
+ * BM25 upper bound for any k1 and b) and streamed into POSTINGS. With runs,
+ * the lexicon's blocks go to the end of the temporary file and are copied
+ * into LEXICON at the end, so the vocabulary is not held in memory either.
+ * The index is the same, byte for byte, for any limit (tests/unit/
+ * test_ixbuild.c). */
 #include "ixbuild.h"
 
 #include <errno.h>
@@ -418,13 +420,12 @@ static int spill(struct sage_ixbuild *b, struct sage_err *err)
     }
     for (size_t i = 0; i < b->n_terms && rc == 0; i++) {
         const struct term *t = &b->terms[order[i]];
-        if ((rc = sink_varint(&s, t->len, err)) < 0 ||
-            (rc = sink_put(&s, b->arena + t->str_off, t->len, err)) < 0 ||
-            (rc = sink_varint(&s, t->df, err)) < 0 ||
-            (rc = sink_varint(&s, t->last_chunk, err)) < 0 ||
-            (rc = sink_varint(&s, t->post_len, err)) < 0)
-            break;
-        rc = sink_put(&s, t->post, t->post_len, err);
+        if ((rc = sink_varint(&s, t->len, err)) == 0 &&
+            (rc = sink_put(&s, b->arena + t->str_off, t->len, err)) == 0 &&
+            (rc = sink_varint(&s, t->df, err)) == 0 &&
+            (rc = sink_varint(&s, t->last_chunk, err)) == 0 &&
+            (rc = sink_varint(&s, t->post_len, err)) == 0)
+            rc = sink_put(&s, t->post, t->post_len, err);
     }
     if (rc < 0 || (rc = sink_varint(&s, 0, err)) < 0 || (rc = sink_flush(&s, err)) < 0)
         goto out;
@@ -555,7 +556,7 @@ out:
     return rc;
 }
 
-/* One input of the merge, a run or the in-memory tail, positioned on a term.
+/* One input of the merge, a run or the table in memory, positioned on a term.
  * Its postings are read as a stream: p[pos, len), then, for a run, the file
  * from off to end through buf. */
 struct src {
@@ -565,17 +566,17 @@ struct src {
     const uint8_t *p;
     size_t pos, len;
     uint64_t off, end;
-    uint8_t *buf;           /* NULL: the tail */
+    uint8_t *buf;           /* NULL: the table */
     size_t buf_cap;
-    size_t next;            /* the tail: next term in the sorted order */
+    size_t next;            /* the table: next term in the sorted order */
     char key_buf[TERM_BYTES];
 };
 
 struct merge {
     const struct sage_ixbuild *b;
-    struct src *src;        /* the runs in spill order, then the tail */
+    struct src *src;        /* the runs in spill order, then the table */
     size_t n_src;
-    const uint32_t *order;  /* the tail's terms, sorted */
+    const uint32_t *order;  /* the table's terms, sorted */
     size_t *heap;           /* source indexes, least (term, index) first */
     size_t n_heap;
 };
@@ -735,7 +736,7 @@ static size_t heap_pop(struct merge *m)
 static int merge_init(struct merge *m, const struct sage_ixbuild *b, const uint32_t *order,
                       struct sage_err *err)
 {
-    size_t rbuf = b->limit / 2 / (b->n_runs + 1);
+    size_t rbuf = b->n_runs ? b->limit / 2 / b->n_runs : 0;
     rbuf = rbuf < RBUF_MIN ? RBUF_MIN : rbuf > RBUF_MAX ? RBUF_MAX : rbuf;
     m->b = b;
     m->order = order;
@@ -828,11 +829,17 @@ int sage_ixbuild_write(struct sage_ixbuild *b, struct sage_writer *w, struct sag
     uint32_t *order = NULL;
     struct merge m = { 0 };
     struct bytes acc = { 0 }, post = { 0 }, offs = { 0 };
-    /* the lexicon's blocks: to the temporary file after the runs when there are any */
-    struct sink lex = { b, b->n_runs ? b->fd : -1, b->fd_len, { 0 } };
+    struct sink lex = { b, -1, 0, { 0 } };
     uint8_t *norms = NULL;
     if (b->broken)
         return sage_err_set(err, -b->broken, "the index builder failed earlier");
+    /* with runs, the rest becomes one too: the merge then holds read buffers
+     * rather than the table, and stays under the limit */
+    if (b->n_runs && b->n_terms && (rc = spill(b, err)) < 0)
+        goto out;
+    /* the lexicon's blocks: to the temporary file after the runs when there are any */
+    lex.fd = b->n_runs ? b->fd : -1;
+    lex.off = b->fd_len;
     norms = sage_malloc(b->n_chunks ? 4 * b->n_chunks : 1);
     if (!norms || !(order = sorted_terms(b))) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate index writer");

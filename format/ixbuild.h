@@ -30,8 +30,9 @@ struct sage_ixbuild_opts {
     /* Bytes of postings and vocabulary held in memory; past it, after a
      * chunk, they are written to the temporary file as one sorted run and
      * freed. 0: no limit, no temporary file. Chunk lengths (4 bytes a chunk)
-     * always stay in memory. Writing holds about the limit again plus one
-     * read buffer per run and one term's postings. */
+     * always stay in memory. Writing spills the rest too, then merges with
+     * a read buffer per run (together half the limit, or 4 KiB each past
+     * limit / 8 KiB runs) and one term's postings in memory. */
     size_t memory_limit;
     /* Directory of the temporary file (needed with a limit). The file has no
      * name (O_TMPFILE, or unlinked as soon as made), so it never outlives

@@ -996,18 +996,18 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
      * often memory (tmpfs), which would defeat the limit */
     struct sage_ixbuild_opts ixo = { (size_t)c->v[OPT_MEMORY_LIMIT].num, c->v[OPT_TMP_DIR].str,
                                      NULL };
-    const char *slash = strrchr(c->v[OPT_OUT].str, '/');
-    char *out_dir = NULL;
+    char out_dir[PATH_MAX];
     if (ixo.memory_limit && !ixo.tmp_dir) {
-        if (make_parent_dirs(c->v[OPT_OUT].str) < 0)
+        const char *o = c->v[OPT_OUT].str, *slash = strrchr(o, '/');
+        int n = slash ? (int)(slash - o) + (slash == o) : 1;   /* "/x" in "/", "x" in "." */
+        if ((size_t)n >= sizeof(out_dir))
+            return usage_error("%s", "--out: path too long");
+        if (make_parent_dirs(o) < 0)
             return 1;
-        out_dir = slash ? sage_strdup(c->v[OPT_OUT].str) : NULL;
-        if (out_dir)
-            out_dir[slash == c->v[OPT_OUT].str ? 1 : slash - c->v[OPT_OUT].str] = '\0';
-        ixo.tmp_dir = slash ? out_dir : ".";
+        snprintf(out_dir, sizeof(out_dir), "%.*s", n, slash ? o : ".");
+        ixo.tmp_dir = out_dir;
     }
     int rc = sage_ixbuild_new(tok, &ixo, &b->ix, &err);
-    sage_free(out_dir);
     if (rc < 0 || sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
