@@ -683,7 +683,7 @@ static int src_take(const struct merge *m, struct src *s, struct bytes *acc, uin
     int rc = src_varint(m, s, &first, &n, err);
     if (rc < 0)
         return rc;
-    if (*last != NONE && first <= *last)
+    if (n > s->post_len || (*last != NONE && first <= *last))
         return damaged(m->b, err);
     if (bvarint(acc, *last == NONE ? first : first - *last - 1) < 0)
         return sage_err_set(err, SAGE_ENOMEM, "cannot merge postings");

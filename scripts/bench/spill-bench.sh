@@ -1,12 +1,12 @@
 #!/bin/bash
 # Memory of the index builder as the input grows: sage-indexer build of a
 # generated JSONL collection ({"id","title","text"} a line, a Zipf vocabulary)
-# at two sizes, each with --memory-limit LIMIT and with no limit, printing
-# peak RSS (/usr/bin/time -v) and wall time, and checking that every build of
-# one input has the same sha256. Figures are printed, not enforced.
+# at two sizes, each with every --memory-limit of LIMITS (0: none), printing
+# peak RSS (/usr/bin/time -v), CPU and wall time, and checking that every
+# build of one input has the same sha256. Figures are printed, not enforced.
 #
 #   scripts/bench/spill-bench.sh [DOCS...]   default: 300000 1200000
-# LIMIT (default 256M) is the --memory-limit of the bounded builds; VOCAB
+# LIMITS (default "256M 0") are the --memory-limit values; VOCAB
 # (default 500000) the vocabulary; SAGE_BUILD (default build) holds
 # sage-indexer; scratch goes under ${TMPDIR:-/tmp} and is removed at exit.
 set -euo pipefail
@@ -15,7 +15,7 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 indexer=${SAGE_BUILD:-$repo/build}/sage-indexer
-LIMIT=${LIMIT:-256M}
+LIMITS=${LIMITS:-256M 0}
 VOCAB=${VOCAB:-500000}
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(300000 1200000)
@@ -51,19 +51,21 @@ for i in range(n):
 PY
 }
 
-printf '%-9s %-12s %10s %9s  %s\n' docs limit peak_MiB wall_s sha256
+printf '%-9s %-8s %-6s %9s %6s %7s  %s\n' docs chunks limit peak_MiB cpu_s wall_s sha256
 for n in "${sizes[@]}"; do
     gen "$n" "$scratch/docs-$n.jsonl"
     first=
-    for limit in "$LIMIT" 0; do
+    for limit in $LIMITS; do
         out=$scratch/x-$n-$limit.sage
-        /usr/bin/time -v "$indexer" build -q --memory-limit "$limit" --out "$out" \
+        /usr/bin/time -v "$indexer" build -q --memory-limit "$limit" --max-file-size 64G --out "$out" \
             "$scratch/docs-$n.jsonl" 2> "$scratch/time" || { cat "$scratch/time" >&2; exit 1; }
         rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$scratch/time")
+        cpu=$(awk -F': ' '/(User|System) time/ { s += $2 } END { print s }' "$scratch/time")
         wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0;
                    for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$scratch/time")
         sha=$(cut -d' ' -f1 "$out.sha256")
-        printf '%-9s %-12s %10s %9s  %s\n' "$n" "${limit/#0/none}" "$rss" "$wall" "${sha:0:16}"
+        chunks=$("$indexer" info --json "$out" | jq .build.counts.chunks)
+        printf '%-9s %-8s %-6s %9s %6s %7s  %s\n' "$n" "$chunks" "$limit" "$rss" "$cpu" "$wall" "${sha:0:16}"
         [[ -z $first || $first == "$sha" ]] || { echo "spill-bench: sha256 differs" >&2; exit 1; }
         first=$sha
         rm -f "$out" "$out.sha256"

@@ -4,7 +4,8 @@
  * chunk, so its postings and its blocks of 128 straddle run boundaries);
  * a missing or unusable temporary directory, every failing pwrite and pread
  * of the temporary file and short transfers give a clean error, no index
- * and no leak; nothing is left in the directory. Out of memory while
+ * and no leak, and damaged bytes read back are an error or harmless;
+ * nothing is left in the directory. Out of memory while
  * spilling is in test_index.c's test_oom. */
 #include "util.h"
 
@@ -26,6 +27,7 @@ static struct {
     int calls[OP_COUNT];
     int fail_op, fail_at, fail_errno;
     int eof;                /* the failing pread returns 0 rather than -1 */
+    uint8_t flip;           /* the failing pread succeeds with this xor in a byte */
     int short_io;           /* at most 100 bytes a call */
 } fio;
 
@@ -56,9 +58,13 @@ static ssize_t fake_pwrite(int fd, const void *p, size_t n, off_t off)
 
 static ssize_t fake_pread(int fd, void *p, size_t n, off_t off)
 {
-    if (fio_fail(OP_PREAD))
+    int fail = fio_fail(OP_PREAD);
+    if (fail && !fio.flip)
         return fio.eof ? 0 : -1;
-    return pread(fd, p, fio.short_io && n > 100 ? 100 : n, off);
+    ssize_t k = pread(fd, p, fio.short_io && n > 100 ? 100 : n, off);
+    if (fail && k > 0)
+        ((uint8_t *)p)[(size_t)(off * 7 + k / 3) % (size_t)k] ^= fio.flip;
+    return k;
 }
 
 static const struct sage_ixbuild_io fake_io = { fake_pwrite, fake_pread };
@@ -278,6 +284,34 @@ static void test_read_truncated(void **state)
     io_failures(*state, OP_PREAD, 0, 1);
 }
 
+/* A byte of a run damaged on its way back: the build succeeds (a changed
+ * tf or term goes unnoticed) or fails with EIO, never reads out of bounds. */
+static void test_damaged_run(void **state)
+{
+    struct ut_scratch *s = *state;
+    char path[PATH_MAX];
+    struct sage_err err = { 0 };
+    char **texts = make_texts(IO_CHUNKS, 400, 11);
+    struct sage_ixbuild_opts o = { IO_LIMIT, s->dir, &fake_io };
+    static const uint8_t flips[] = { 0x01, 0x80, 0xff };
+    int failed = 0;
+    ut_path(path, sizeof(path), s->dir, "bad.sage");
+    fio_reset(-1, 0, 0);
+    assert_int_equal(build(path, texts, IO_CHUNKS, &o, &err), 0);
+    int total = fio.calls[OP_PREAD];
+    for (int k = 0; k < total; k++) {
+        for (size_t f = 0; f < sizeof(flips); f++) {
+            fio_reset(OP_PREAD, k, 0);
+            fio.flip = flips[f];
+            int rc = build(path, texts, IO_CHUNKS, &o, &err);
+            assert_true(rc == 0 || rc == -SAGE_EIO);
+            failed += rc != 0;
+        }
+    }
+    assert_true(failed > total);    /* most damage is caught */
+    free_texts(texts, IO_CHUNKS);
+}
+
 /* After a failed spill the builder refuses to go on rather than lose data. */
 static void test_failure_is_sticky(void **state)
 {
@@ -306,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_error, ut_scratch_setup, ut_scratch_teardown),
         cmocka_unit_test_setup_teardown(test_read_truncated, ut_scratch_setup,
                                         ut_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_run, ut_scratch_setup, ut_scratch_teardown),
         cmocka_unit_test_setup_teardown(test_failure_is_sticky, ut_scratch_setup,
                                         ut_scratch_teardown),
     };
