@@ -3,23 +3,30 @@
 # generated JSONL collection ({"id","title","text"} a line, a Zipf vocabulary)
 # at two sizes, each with every --memory-limit of LIMITS (0: none), printing
 # peak RSS (/usr/bin/time -v), CPU and wall time, and checking that every
-# build of one input has the same sha256. Figures are printed, not enforced.
+# build of one input has the same sha256; then the same for the index
+# builder alone (ixbuild_bench: the same kind of chunks made in-process, fed
+# to sage_ixbuild, no documents or chunk text kept), where the limit bounds
+# the whole process. Figures are printed, not enforced.
 #
 #   scripts/bench/spill-bench.sh [DOCS...]   default: 300000 1200000
 # LIMITS (default "256M 0") are the --memory-limit values; VOCAB
 # (default 500000) the vocabulary; SAGE_BUILD (default build) holds
-# sage-indexer; scratch goes under ${TMPDIR:-/tmp} and is removed at exit.
+# sage-indexer and bench/ixbuild_bench (make build/bench/ixbuild_bench);
+# scratch goes under ${TMPDIR:-/tmp} and is removed at exit.
 set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 indexer=${SAGE_BUILD:-$repo/build}/sage-indexer
+builder=${SAGE_BUILD:-$repo/build}/bench/ixbuild_bench
 LIMITS=${LIMITS:-256M 0}
 VOCAB=${VOCAB:-500000}
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(300000 1200000)
-[[ -x $indexer ]] || { echo "spill-bench: '$indexer' not found" >&2; exit 1; }
+for tool in "$indexer" "$builder"; do
+    [[ -x $tool ]] || { echo "spill-bench: '$tool' not found" >&2; exit 1; }
+done
 [[ -x /usr/bin/time ]] || { echo "spill-bench: /usr/bin/time not found (apt-get install time)" >&2; exit 1; }
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/sage-spill.XXXXXX")
@@ -71,4 +78,21 @@ for n in "${sizes[@]}"; do
         rm -f "$out" "$out.sha256"
     done
     rm -f "$scratch/docs-$n.jsonl"
+done
+
+echo
+echo "index builder alone"
+printf '%-9s %-6s %9s %6s %7s  %s\n' chunks limit peak_MiB cpu_s wall_s "bytes sha256"
+for n in "${sizes[@]}"; do
+    first=
+    for limit in $LIMITS; do
+        out=$scratch/b-$n-$limit.sage
+        read -r _ _ rss cpu wall size < <("$builder" "$n" "$(numfmt --from=iec "$limit")" \
+                                         "$scratch" "$out" "$VOCAB")
+        sum=$(sha256sum "$out" | cut -c1-16)
+        printf '%-9s %-6s %9s %6s %7s  %s %s\n' "$n" "$limit" "$rss" "$cpu" "$wall" "$size" "$sum"
+        [[ -z $first || $first == "$sum" ]] || { echo "spill-bench: output differs" >&2; exit 1; }
+        first=$sum
+        rm -f "$out"
+    done
 done
