@@ -830,7 +830,6 @@ int sage_ixbuild_write(struct sage_ixbuild *b, struct sage_writer *w, struct sag
     struct merge m = { 0 };
     struct bytes acc = { 0 }, post = { 0 }, offs = { 0 };
     struct sink lex = { b, -1, 0, { 0 } };
-    uint8_t *norms = NULL;
     if (b->broken)
         return sage_err_set(err, -b->broken, "the index builder failed earlier");
     /* with runs, the rest becomes one too: the merge then holds read buffers
@@ -840,18 +839,21 @@ int sage_ixbuild_write(struct sage_ixbuild *b, struct sage_writer *w, struct sag
     /* the lexicon's blocks: to the temporary file after the runs when there are any */
     lex.fd = b->n_runs ? b->fd : -1;
     lex.off = b->fd_len;
-    norms = sage_malloc(b->n_chunks ? 4 * b->n_chunks : 1);
-    if (!norms || !(order = sorted_terms(b))) {
+    if (!(order = sorted_terms(b))) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate index writer");
         goto out;
     }
-    for (size_t i = 0; i < b->n_chunks; i++)
-        sage_put32(norms + 4 * i, b->norms[i]);
-    if ((rc = sage_writer_add(w, SAGE_SECTION_NORMS, SAGE_CODEC_RAW, norms, 4 * b->n_chunks,
-                              err)) < 0)
+    if ((rc = sage_writer_begin(w, SAGE_SECTION_NORMS, SAGE_CODEC_RAW, err)) < 0)
         goto out;
-    sage_free(norms);
-    norms = NULL;
+    for (size_t i = 0; i < b->n_chunks && rc == 0;) {
+        uint8_t le[4096];
+        size_t n = 0;
+        for (; i < b->n_chunks && n < sizeof(le); i++, n += 4)
+            sage_put32(le + n, b->norms[i]);
+        rc = sage_writer_write(w, le, n, err);
+    }
+    if (rc < 0 || (rc = sage_writer_end(w, err)) < 0)
+        goto out;
     if ((rc = merge_init(&m, b, order, err)) < 0 ||
         (rc = sage_writer_begin(w, SAGE_SECTION_POSTINGS, SAGE_CODEC_RAW, err)) < 0)
         goto out;
@@ -910,7 +912,6 @@ out:
         b->broken = rc;
     merge_release(&m);
     sage_free(order);
-    sage_free(norms);
     sage_free(acc.p);
     sage_free(post.p);
     sage_free(offs.p);
