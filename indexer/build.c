@@ -1008,8 +1008,24 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
     }
     sage_chunkmeta_builder_init(&b->meta);
     tok->cache_bits = 16;   /* 5 MiB: hits for ~95 % of the words of real docs */
-    if (sage_ixbuild_new(tok, &b->ix, &err) < 0 ||
-        sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
+    /* postings past the limit spill next to the index unless --tmp-dir says
+     * otherwise: that file system must hold the index anyway, while /tmp is
+     * often memory (tmpfs), which would defeat the limit */
+    struct sage_ixbuild_opts ixo = { (size_t)c->v[OPT_MEMORY_LIMIT].num, c->v[OPT_TMP_DIR].str,
+                                     NULL };
+    char out_dir[PATH_MAX];
+    if (ixo.memory_limit && !ixo.tmp_dir) {
+        const char *o = c->v[OPT_OUT].str, *slash = strrchr(o, '/');
+        int n = slash ? (int)(slash - o) + (slash == o) : 1;   /* "/x" in "/", "x" in "." */
+        if ((size_t)n >= sizeof(out_dir))
+            return usage_error("%s", "--out: path too long");
+        if (make_parent_dirs(o) < 0)
+            return 1;
+        snprintf(out_dir, sizeof(out_dir), "%.*s", n, slash ? o : ".");
+        ixo.tmp_dir = out_dir;
+    }
+    int rc = sage_ixbuild_new(tok, &ixo, &b->ix, &err);
+    if (rc < 0 || sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
     }

@@ -48,6 +48,12 @@ static const struct sage_opt options[OPT__COUNT] = {
                          1LL << 40, 0, CMD_BUILD, "SIZE", "memory one PDF extraction may add to the indexer's" },
     [OPT_MAX_FILE] = { "max-file-size", 0, "SAGE_MAX_FILE_SIZE", SAGE_OPT_SIZE, "100M", 1,
                        1LL << 40, 0, CMD_BUILD, "SIZE", "skip files larger than this" },
+    [OPT_MEMORY_LIMIT] = { "memory-limit", 0, "SAGE_MEMORY_LIMIT", SAGE_OPT_SIZE, "256M", 0,
+                           1LL << 50, 0, CMD_BUILD, "SIZE",
+                           "postings held in memory before they are spilled to a temporary file "
+                           "(0: no limit); the index is the same for any SIZE" },
+    [OPT_TMP_DIR] = { "tmp-dir", 0, "SAGE_TMP_DIR", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "DIR",
+                      "where spilled postings go (default: the directory of --out)" },
     [OPT_BUILD_TIME] = { "build-time", 0, "SOURCE_DATE_EPOCH", SAGE_OPT_INT, NULL, 0,
                          253402300799LL, 0, CMD_BUILD, "EPOCH",
                          "build time recorded in the index (none by default)" },

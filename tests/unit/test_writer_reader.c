@@ -266,12 +266,7 @@ static void test_streamed_small_writes(void **state)
     assert_int_equal(sage_writer_commit(w, NULL, &err), 0);
     sage_writer_free(w);
     assert_int_equal(write_index(b, raw, 2, SAGE_WRITE_NO_SYNC, 0, NULL, &err), 0);
-    size_t la, lb;
-    uint8_t *ia = ut_read_file(a, &la), *ib = ut_read_file(b, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(ia, ib, la);
-    free(ia);
-    free(ib);
+    ut_assert_same_file(a, b);
     free(data);
 }
 
@@ -901,12 +896,7 @@ static void test_io_short_writes_and_eintr(void **state)
     if (rc != 0)
         fail_msg("short writes: %s", sage_err_msg(&err, rc));
     assert_true(fio.calls[OP_WRITE] > 2 * 2600);    /* really did go in pieces */
-    size_t la, lb;
-    uint8_t *ia = ut_read_file(a, &la), *ib = ut_read_file(b, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(ia, ib, la);
-    free(ia);
-    free(ib);
+    ut_assert_same_file(a, b);
     free(p.big);
 }
 

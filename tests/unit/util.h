@@ -106,6 +106,17 @@ static inline uint8_t *ut_read_file(const char *path, size_t *len)
     return p;
 }
 
+/* Fails the test unless the two files hold the same bytes. */
+static inline void ut_assert_same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    uint8_t *pa = ut_read_file(a, &la), *pb = ut_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(pa, pb, la);
+    free(pa);
+    free(pb);
+}
+
 static inline void ut_write_bytes(const char *path, const void *p, size_t len)
 {
     FILE *f = fopen(path, "wb");
