@@ -25,6 +25,7 @@
 #include "chunkmeta.h"
 #include "chunkstore.h"
 #include "cli.h"
+#include "embed.h"
 #include "crawl.h"
 #include "extract_text.h"
 #include "progress.h"
@@ -34,6 +35,7 @@
 #include "mpjson.h"
 #include "rectab.h"
 #include "stamp.h"
+#include "vectors.h"
 #include "writer.h"
 
 #define SKIPPED_LISTED 1000
@@ -66,6 +68,17 @@ struct build {
     int quiet;
     char *scratch;              /* index text of one chunk */
     size_t scratch_cap;
+    /* embeddings (--embed-url): each chunk's index text goes to the
+     * embedder as it is committed, so the server works while we crawl */
+    struct embedder *emb;       /* NULL: none, or given up (optional) */
+    int emb_optional;
+    uint8_t *hashes;            /* XXH3-128 of each chunk's embedded text */
+    size_t hashes_cap;
+    float *vecs;                /* n_chunks rows of emb_dim, once embed_finish is done */
+    unsigned emb_dim;
+    uint32_t emb_flags;         /* of the VECTORS section */
+    json_t *emb_record;         /* the build record's "embedding" */
+    struct sage_err emb_err;    /* the first embedding failure */
 };
 
 static void report(struct build *b, const char *path, const char *status, const char *reason,
@@ -126,6 +139,30 @@ static int has_suffix(const char *s, const char *suffix)
 
 /* ---- documents and chunks ---- */
 
+/* Hands chunk n_chunks's index text (in scratch) to the embedder and keeps
+ * its hash (FORMAT.md §9.11). A failing server is remembered in emb_err:
+ * with --embeddings=optional the embedder is dropped and the build goes on
+ * lexical-only; otherwise the build fails once the crawl is done. Only
+ * running out of memory fails the chunk. */
+static int embed_chunk(struct build *b, size_t len)
+{
+    if (sage_grow((void **)&b->hashes, &b->hashes_cap, (b->n_chunks + 1) * 16, 1) < 0)
+        return sage_err_set(&b->emb_err, SAGE_ENOMEM, "cannot grow the chunk hashes");
+    XXH128_hash_t h = XXH3_128bits(b->scratch, len);
+    sage_put64(b->hashes + 16 * b->n_chunks, h.low64);
+    sage_put64(b->hashes + 16 * b->n_chunks + 8, h.high64);
+    struct sage_err err = { 0 };
+    int rc = embed_add(b->emb, b->n_chunks, b->scratch, len, &err);
+    if (rc == -SAGE_ENOMEM)
+        return rc;
+    if (rc < 0 && !b->emb_err.code) {
+        b->emb_err = err;
+        sage_log(SAGE_LOG_ERROR, "embeddings failed: %s%s", err.msg,
+                 b->emb_optional ? "; going on without vectors (--embeddings=optional)" : "");
+    }
+    return 0;
+}
+
 struct doc_ctx {
     struct build *b;
     uint32_t doc;
@@ -178,11 +215,64 @@ static int on_chunk(void *ctx, const char *text, size_t len, const char *heading
     }
     memcpy(b->chunk_map + b->chunk_map_len, pair, 8);
     b->chunk_map_len += 8;
+    if (b->emb && (rc = embed_chunk(b, (size_t)n + len)) < 0)
+        goto out;
     b->n_chunks++;
 out:
     json_decref(j);
     sage_free(rec);
     return rc;
+}
+
+/* After the crawl: waits for the last vectors and takes them, or records
+ * why there are none. 0, or -1 when the build must fail. */
+static int embed_done(struct build *b, const struct cli *c)
+{
+    struct embed_stats st;
+    size_t n = 0;
+    if (!b->emb)
+        return 0;
+    if (!b->emb_err.code && embed_finish(b->emb, &b->emb_err) == 0 &&
+        embed_vectors(b->emb, &b->vecs, &n, &b->emb_err) == 0 && n != b->n_chunks)
+        sage_err_set(&b->emb_err, SAGE_EREMOTE, "%zu vectors for %llu chunks", n,
+                     (unsigned long long)b->n_chunks);
+    embed_get_stats(b->emb, &st);
+    b->emb_dim = embed_dim(b->emb);
+    embed_free(b->emb);
+    b->emb = NULL;
+    if (b->emb_err.code) {
+        sage_free(b->vecs);
+        b->vecs = NULL;
+        if (!b->emb_optional) {
+            sage_log(SAGE_LOG_ERROR, "no index written: embeddings failed: %s", b->emb_err.msg);
+            return -1;
+        }
+        b->emb_record = json_pack("{s:s, s:s, s:s}", "status", "failed", "model",
+                                  c->v[OPT_EMBED_MODEL].str, "reason", b->emb_err.msg);
+        return 0;
+    }
+    if (strcmp(c->v[OPT_EMBED_NORMALIZE].str, "yes") == 0)
+        b->emb_flags = SAGE_VECTORS_NORMALIZED;
+    /* no request or retry counts: they vary from run to run, and the same
+     * input must give the same file (they go to the log instead) */
+    b->emb_record = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:I}", "status", "ok",
+        "model", c->v[OPT_EMBED_MODEL].str, "dim", (int)b->emb_dim,
+        "document_prefix", c->v[OPT_EMBED_DOC_PREFIX].str ? c->v[OPT_EMBED_DOC_PREFIX].str : "",
+        "query_prefix", c->v[OPT_EMBED_QUERY_PREFIX].str ? c->v[OPT_EMBED_QUERY_PREFIX].str : "",
+        "normalized", strcmp(c->v[OPT_EMBED_NORMALIZE].str, "yes") == 0,
+        "embedded", (json_int_t)st.inputs);
+    sage_log(SAGE_LOG_INFO, "embedded %llu chunks (dimension %u) in %llu requests, %llu retries",
+             (unsigned long long)st.inputs, b->emb_dim, (unsigned long long)st.http.requests,
+             (unsigned long long)st.http.retries);
+    return 0;
+}
+
+static int vector_row(void *ctx, uint64_t i, float *row, uint8_t hash[16])
+{
+    const struct build *b = ctx;
+    memcpy(row, b->vecs + i * b->emb_dim, b->emb_dim * sizeof(*row));
+    memcpy(hash, b->hashes + 16 * i, 16);
+    return 0;
 }
 
 /* Adds one extracted document: its record, then its chunks. ext_id is the
@@ -938,6 +1028,9 @@ static int write_index(struct build *b, const char *out, const uint8_t *rec, siz
         (rc = sage_writer_end(w, err)) < 0 ||
         (rc = sage_chunkstore_write(&b->text, w, err)) < 0 ||
         (rc = sage_chunkmeta_write(&b->meta, w, err)) < 0 ||
+        (b->vecs && b->n_chunks &&
+         (rc = sage_vectors_write(w, b->n_chunks, b->emb_dim, b->emb_flags, vector_row, b,
+                                  err)) < 0) ||
         (rc = sage_ixbuild_write(b->ix, w, err)) < 0)
         goto out;
     sage_writer_set_counts(w, b->n_docs, b->n_chunks);
@@ -960,6 +1053,44 @@ static int usage_error(const char *fmt, ...)
 }
 
 /* Sets up everything the options configure; returns 0, or an exit status. */
+/* Starts the embedder when --embed-url is given (and --embeddings is not
+ * off). 0, or the exit status. */
+static int embed_configure(struct build *b, const struct cli *c)
+{
+    const char *mode = c->v[OPT_EMBEDDINGS].str, *norm = c->v[OPT_EMBED_NORMALIZE].str;
+    struct sage_err err = { 0 };
+    if (strcmp(mode, "required") != 0 && strcmp(mode, "optional") != 0 && strcmp(mode, "off") != 0)
+        return usage_error("--embeddings: expected required, optional or off, got '%s'", mode);
+    if (strcmp(norm, "yes") != 0 && strcmp(norm, "no") != 0)
+        return usage_error("--embed-normalize: expected yes or no, got '%s'", norm);
+    if (!c->v[OPT_EMBED_URL].str || strcmp(mode, "off") == 0)
+        return 0;
+    if (!c->v[OPT_EMBED_MODEL].str)
+        return usage_error("%s", "--embed-url needs --embed-model");
+    struct embed_config ec;
+    embed_config_init(&ec);
+    ec.url = c->v[OPT_EMBED_URL].str;
+    ec.model = c->v[OPT_EMBED_MODEL].str;
+    ec.api_key = c->v[OPT_EMBED_KEY].str;
+    ec.api_key_file = c->v[OPT_EMBED_KEY_FILE].str;
+    ec.doc_prefix = c->v[OPT_EMBED_DOC_PREFIX].str;
+    ec.query_prefix = c->v[OPT_EMBED_QUERY_PREFIX].str;
+    ec.dim = (unsigned)c->v[OPT_EMBED_DIM].num;
+    ec.normalize = strcmp(norm, "yes") == 0;
+    ec.max_inputs = (unsigned)c->v[OPT_EMBED_BATCH].num;
+    ec.max_tokens = (unsigned)c->v[OPT_EMBED_MAX_TOKENS].num;
+    ec.concurrency = (unsigned)c->v[OPT_EMBED_CONCURRENCY].num;
+    ec.retry.timeout_ms = (unsigned)c->v[OPT_EMBED_TIMEOUT].num;
+    ec.retry.max_attempts = (unsigned)c->v[OPT_EMBED_RETRIES].num;
+    ec.retry.retry_budget_ms = (unsigned)c->v[OPT_EMBED_RETRY_BUDGET].num;
+    b->emb_optional = strcmp(mode, "optional") == 0;
+    if (embed_new(&ec, &b->emb, &err) < 0) {
+        fprintf(stderr, "sage-indexer build: %s\n", err.msg);
+        return err.code == SAGE_EINVAL ? 2 : 1;
+    }
+    return 0;
+}
+
 static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts *tok)
 {
     struct sage_err err = { 0 };
@@ -1029,6 +1160,8 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
     }
+    if ((rc = embed_configure(b, c)) != 0)
+        return rc;
     /* each extraction thread opens its own handle; fail early if none can */
     magic_t m = magic_new();
     if (!m) {
@@ -1118,6 +1251,8 @@ int cmd_build(struct cli *c)
     if (pool_finish(&pool) < 0)
         goto out;
     progress_done(&b.prog);
+    if (embed_done(&b, c) < 0)
+        goto out;
     long long max_failures = c->v[OPT_MAX_FAILURES].num;
     if (max_failures >= 0 && b.n_failed > (uint64_t)max_failures) {
         sage_log(SAGE_LOG_ERROR, "%llu files failed, more than --max-failures %lld: no index written",
@@ -1157,6 +1292,10 @@ int cmd_build(struct cli *c)
                   "failed", (json_int_t)b.n_failed, "duplicates", (json_int_t)b.n_dupes,
                   "needs_ocr", (json_int_t)b.n_ocr,
         "skipped", b.skipped);
+    if (rec && b.emb_record) {
+        json_object_set_new(rec, "embedding", b.emb_record);
+        b.emb_record = NULL;
+    }
     if (!rec || sage_mpjson_encode(rec, &rec_buf, &rec_len, &err) < 0 ||
         write_index(&b, out, rec_buf, rec_len, (int)c->v[OPT_ZSTD_LEVEL].num, sha, &err) < 0) {
         sage_log(SAGE_LOG_ERROR, "cannot build '%s': %s", out, err.msg[0] ? err.msg : "out of memory");
@@ -1194,6 +1333,10 @@ out:
     sage_rectab_builder_release(&b.docs);
     sage_chunkstore_builder_release(&b.text);
     sage_chunkmeta_builder_release(&b.meta);
+    embed_free(b.emb);
+    sage_free(b.hashes);
+    sage_free(b.vecs);
+    json_decref(b.emb_record);
     sage_ixbuild_free(b.ix);
     sage_free(b.chunk_map);
     sage_free(b.scratch);
