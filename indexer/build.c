@@ -78,6 +78,11 @@ struct build {
     unsigned emb_dim;
     uint32_t emb_flags;         /* of the VECTORS section */
     json_t *emb_record;         /* the build record's "embedding" */
+    struct sage_reader *prev;   /* --reuse: the previous index, when its settings match */
+    struct sage_vectors prev_vecs;
+    uint64_t *prev_slots;       /* open addressing: row + 1 by text hash; 0 empty */
+    size_t prev_mask;
+    uint64_t n_reused;
     struct sage_err emb_err;    /* the first embedding failure */
 };
 
@@ -139,6 +144,20 @@ static int has_suffix(const char *s, const char *suffix)
 
 /* ---- documents and chunks ---- */
 
+/* The previous index's row whose text hash is hash, or -1. */
+static int64_t reusable(const struct build *b, const uint8_t *hash)
+{
+    if (!b->prev_slots)
+        return -1;
+    for (size_t j = (size_t)sage_le64(hash) & b->prev_mask; b->prev_slots[j];
+         j = (j + 1) & b->prev_mask) {
+        uint64_t row = b->prev_slots[j] - 1;
+        if (memcmp(sage_vectors_hash(&b->prev_vecs, row), hash, 16) == 0)
+            return (int64_t)row;
+    }
+    return -1;
+}
+
 /* Hands chunk n_chunks's index text (in scratch) to the embedder and keeps
  * its hash (FORMAT.md §9.11). A failing server is remembered in emb_err:
  * with --embeddings=optional the embedder is dropped and the build goes on
@@ -152,7 +171,11 @@ static int embed_chunk(struct build *b, size_t len)
     sage_put64(b->hashes + 16 * b->n_chunks, h.low64);
     sage_put64(b->hashes + 16 * b->n_chunks + 8, h.high64);
     struct sage_err err = { 0 };
-    int rc = embed_add(b->emb, b->n_chunks, b->scratch, len, &err);
+    int64_t row = reusable(b, b->hashes + 16 * b->n_chunks);
+    int rc = row >= 0 ? embed_put(b->emb, b->n_chunks, sage_vectors_row(&b->prev_vecs, (uint64_t)row),
+                                  b->prev_vecs.dim, &err)
+                      : embed_add(b->emb, b->n_chunks, b->scratch, len, &err);
+    b->n_reused += row >= 0 && rc == 0;
     if (rc == -SAGE_ENOMEM)
         return rc;
     if (rc < 0 && !b->emb_err.code) {
@@ -255,15 +278,16 @@ static int embed_done(struct build *b, const struct cli *c)
         b->emb_flags = SAGE_VECTORS_NORMALIZED;
     /* no request or retry counts: they vary from run to run, and the same
      * input must give the same file (they go to the log instead) */
-    b->emb_record = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:I}", "status", "ok",
+    b->emb_record = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:I, s:I}", "status", "ok",
         "model", c->v[OPT_EMBED_MODEL].str, "dim", (int)b->emb_dim,
         "document_prefix", c->v[OPT_EMBED_DOC_PREFIX].str ? c->v[OPT_EMBED_DOC_PREFIX].str : "",
         "query_prefix", c->v[OPT_EMBED_QUERY_PREFIX].str ? c->v[OPT_EMBED_QUERY_PREFIX].str : "",
         "normalized", strcmp(c->v[OPT_EMBED_NORMALIZE].str, "yes") == 0,
-        "embedded", (json_int_t)st.inputs);
-    sage_log(SAGE_LOG_INFO, "embedded %llu chunks (dimension %u) in %llu requests, %llu retries",
-             (unsigned long long)st.inputs, b->emb_dim, (unsigned long long)st.http.requests,
-             (unsigned long long)st.http.retries);
+        "embedded", (json_int_t)st.inputs, "reused", (json_int_t)b->n_reused);
+    sage_log(SAGE_LOG_INFO, "embedded %llu chunks (dimension %u) in %llu requests, %llu retries; "
+             "%llu reused", (unsigned long long)st.inputs, b->emb_dim,
+             (unsigned long long)st.http.requests, (unsigned long long)st.http.retries,
+             (unsigned long long)b->n_reused);
     return 0;
 }
 
@@ -1053,6 +1077,72 @@ static int usage_error(const char *fmt, ...)
 }
 
 /* Sets up everything the options configure; returns 0, or an exit status. */
+/* str of key in an embedding record, "" when absent. */
+static const char *rec_str(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
+/* --reuse: maps the previous index and indexes its vectors by text hash,
+ * when it was embedded with the same model, dimension, prefixes and
+ * normalization (otherwise every chunk is embedded again, with a warning).
+ * -1 when the file cannot be used at all. */
+static int reuse_open(struct build *b, const struct cli *c, struct embed_config *ec)
+{
+    const char *path = c->v[OPT_REUSE].str;
+    struct sage_err err = { 0 };
+    struct sage_bytes rb = { 0 };
+    json_t *rec = NULL;
+    const struct sage_section *bs;
+    if (sage_reader_open(path, SAGE_OPEN_VERIFY, &b->prev, &err) < 0 ||
+        !(bs = sage_reader_find(b->prev, SAGE_SECTION_BUILD)) ||
+        sage_reader_load(b->prev, bs, 16u << 20, &rb, &err) < 0 ||
+        sage_mpjson_decode(rb.data, rb.len, &rec, &err) < 0) {
+        sage_log(SAGE_LOG_ERROR, "--reuse '%s': %s", path, err.msg[0] ? err.msg : "no build record");
+        sage_bytes_release(&rb);
+        return -1;
+    }
+    sage_bytes_release(&rb);
+    json_t *e = json_object_get(rec, "embedding");
+    const char *why = NULL;
+    if (sage_vectors_open(&b->prev_vecs, b->prev, &err) < 0)
+        why = "it has no vectors";
+    else if (strcmp(rec_str(e, "status"), "ok") != 0 || strcmp(rec_str(e, "model"), ec->model) != 0)
+        why = "another model";
+    else if (ec->dim && ec->dim != b->prev_vecs.dim)
+        why = "another dimension";
+    else if (strcmp(rec_str(e, "document_prefix"), ec->doc_prefix ? ec->doc_prefix : "") != 0)
+        why = "another document prefix";
+    else if (json_is_true(json_object_get(e, "normalized")) != (ec->normalize != 0))
+        why = "another normalization";
+    json_decref(rec);
+    if (why) {
+        sage_log(SAGE_LOG_WARN, "--reuse '%s': not reusing its vectors: %s", path, why);
+        sage_reader_close(b->prev);
+        b->prev = NULL;
+        memset(&b->prev_vecs, 0, sizeof(b->prev_vecs));
+        return 0;
+    }
+    size_t slots = 16;
+    while (slots < 2 * b->prev_vecs.n + 2)
+        slots *= 2;
+    if (!(b->prev_slots = sage_calloc(slots, sizeof(*b->prev_slots)))) {
+        sage_log(SAGE_LOG_ERROR, "--reuse '%s': out of memory", path);
+        return -1;
+    }
+    b->prev_mask = slots - 1;
+    for (uint64_t i = 0; i < b->prev_vecs.n; i++) {
+        const uint8_t *h = sage_vectors_hash(&b->prev_vecs, i);
+        size_t j = (size_t)sage_le64(h) & b->prev_mask;
+        while (b->prev_slots[j])
+            j = (j + 1) & b->prev_mask;
+        b->prev_slots[j] = i + 1;
+    }
+    ec->dim = b->prev_vecs.dim;
+    return 0;
+}
+
 /* Starts the embedder when --embed-url is given (and --embeddings is not
  * off). 0, or the exit status. */
 static int embed_configure(struct build *b, const struct cli *c)
@@ -1063,6 +1153,8 @@ static int embed_configure(struct build *b, const struct cli *c)
         return usage_error("--embeddings: expected required, optional or off, got '%s'", mode);
     if (strcmp(norm, "yes") != 0 && strcmp(norm, "no") != 0)
         return usage_error("--embed-normalize: expected yes or no, got '%s'", norm);
+    if (c->v[OPT_REUSE].str && !c->v[OPT_EMBED_URL].str)
+        return usage_error("%s", "--reuse needs --embed-url");
     if (!c->v[OPT_EMBED_URL].str || strcmp(mode, "off") == 0)
         return 0;
     if (!c->v[OPT_EMBED_MODEL].str)
@@ -1084,6 +1176,8 @@ static int embed_configure(struct build *b, const struct cli *c)
     ec.retry.max_attempts = (unsigned)c->v[OPT_EMBED_RETRIES].num;
     ec.retry.retry_budget_ms = (unsigned)c->v[OPT_EMBED_RETRY_BUDGET].num;
     b->emb_optional = strcmp(mode, "optional") == 0;
+    if (c->v[OPT_REUSE].str && reuse_open(b, c, &ec) < 0)
+        return 1;
     if (embed_new(&ec, &b->emb, &err) < 0) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
@@ -1337,6 +1431,8 @@ out:
     sage_free(b.hashes);
     sage_free(b.vecs);
     json_decref(b.emb_record);
+    sage_free(b.prev_slots);
+    sage_reader_close(b.prev);
     sage_ixbuild_free(b.ix);
     sage_free(b.chunk_map);
     sage_free(b.scratch);

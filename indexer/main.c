@@ -127,6 +127,9 @@ static const struct sage_opt options[OPT__COUNT] = {
     [OPT_EMBED_RETRY_BUDGET] = { "embed-retry-budget-ms", 0, "SAGE_EMBED_RETRY_BUDGET_MS",
                                  SAGE_OPT_INT, "120000", 1, 86400000, 0, CMD_BUILD, "MS",
                                  "no retry starts later than this after a request's first failure" },
+    [OPT_REUSE] = { "reuse", 0, "SAGE_REUSE", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD,
+                    "PREVIOUS.sage", "take the vectors of chunks whose text is unchanged from a "
+                    "previous index built with the same embedding settings" },
 };
 
 static const struct {

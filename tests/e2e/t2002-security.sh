@@ -63,7 +63,9 @@ t_ok 'admin key from --admin-key-file; a reload picks up a new index' '
     sd_start sd ix --admin-key-file admin --poll-ms 3600000 &&
     cp "$IX/docs.sage" ix/more.sage &&
     sd_expect 200 r.json /v1/admin/reload -X POST -H "$(bearer file-admin)" &&
-    jq -e ".changes == 1 and .ready == true" r.json &&
+    # inotify may have loaded it first (then this rescan finds nothing new);
+    # either way it is served once the reload has answered
+    jq -e ".changes <= 1 and .ready == true" r.json &&
     sd_expect 200 r.json "$Q&index=more" && sd_stop'
 
 t_ok 'a non-loopback --listen without keys is refused (exit 2); --allow-open passes' '

@@ -2,7 +2,8 @@
 # sage-indexer build with --embed-url against the fake GPU server: every
 # chunk is embedded exactly once and stored as VECTORS (unit rows of the
 # server's dimension) with the model settings in the build record; injected
-# errors, 429s and delays change nothing in the file; a dead server or a
+# errors, 429s and delays change nothing in the file; --reuse sends only
+# chunks whose text changed; a dead server or a
 # wrong dimension fails the build with no index, or, with
 # --embeddings=optional, leaves a lexical-only index that says why.
 . "$SAGE_TOP/tests/lib/tap.sh"
@@ -75,12 +76,42 @@ t_ok 'a wrong dimension or a malformed answer fails the build' '
     fg_faults "{\"malformed\": true}" &&
     t_status 1 build m.sage --embed-retries 1 && ! test -e m.sage && fg_stop'
 
+# The xxh3 of the VECTORS section of $1.
+vec_sum() {
+    sage-indexer info --json "$1" | jq -r '.sections[] | select(.name == "vectors") | .xxh3'
+}
+
+t_ok '--reuse: an unchanged corpus sends nothing, a changed file sends only its chunks' '
+    cp -r "$S" corpus && fg_start srv --dim 48 &&
+    sage-indexer build -q --out one.sage --embed-url "$FG_URL" --embed-model fake corpus &&
+    n=$(sage-indexer info --json one.sage | jq .counts.chunks) && fg_reset &&
+    sage-indexer build -q --out two.sage --embed-url "$FG_URL" --embed-model fake \
+        --reuse one.sage corpus &&
+    fg_stats >stats.json && fg_check ".inputs == 0 and .requests == 0" stats.json &&
+    sage-indexer info --json two.sage >info.json &&
+    jq -e ".build.embedding | .reused == $n and .embedded == 0" info.json &&
+    [ "$(vec_sum one.sage)" = "$(vec_sum two.sage)" ] &&
+    f=$(find corpus -name "*.md" | sort | head -1) && printf "\nA new closing line.\n" >>"$f" &&
+    fg_reset &&
+    sage-indexer build -q --out three.sage --embed-url "$FG_URL" --embed-model fake \
+        --reuse two.sage --report report.json corpus &&
+    changed=$(jq --arg f "$f" "[.files[] | select(.path == \$f) | .chunks] | add" report.json) &&
+    [ "$changed" -gt 0 ] && fg_stats >stats.json &&
+    fg_check ".inputs <= $changed and .inputs > 0" stats.json &&
+    sent=$(jq .inputs stats.json) && sage-indexer info --json three.sage >info.json &&
+    jq -e ".build.embedding | .embedded == $sent and .reused + .embedded == $(jq .counts.chunks info.json)" info.json &&
+    sage-indexer build -q --out four.sage --embed-url "$FG_URL" --embed-model other \
+        --reuse two.sage corpus 2>err && grep -q "not reusing its vectors: another model" err &&
+    t_status 1 sage-indexer build -q --out five.sage --embed-url "$FG_URL" --embed-model fake \
+        --reuse missing.sage corpus && fg_stop'
+
 t_ok 'bad settings are usage errors' '
     t_status 2 sage-indexer build --out x.sage --embeddings sometimes "$S" &&
     grep -q "expected required, optional or off" err &&
     t_status 2 sage-indexer build --out x.sage --embed-url http://127.0.0.1:9 "$S" &&
     grep -q "needs --embed-model" err &&
     t_status 2 sage-indexer build --out x.sage --embed-normalize maybe "$S" &&
+    t_status 2 sage-indexer build --out x.sage --reuse x.sage "$S" && grep -q "needs --embed-url" err &&
     sage-indexer build -q --out off.sage --embeddings off --embed-url http://127.0.0.1:9 "$S" &&
     ! sage-indexer info --json off.sage | jq -e ".build.embedding" >/dev/null'
 

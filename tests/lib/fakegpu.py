@@ -381,6 +381,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # server_close must not wait for handler threads: one still reading a
+    # kept-alive connection (or sleeping out an injected delay) would hold
+    # SIGTERM up; they are daemon threads and end with the process
+    block_on_close = False
     allow_reuse_address = True
 
     def handle_error(self, request, client_address):
