@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../tests/lib/loopback.h"
+
 #define MAX_QUERIES 100000
 #define MAX_RESPONSE (4u << 20)
 #define MAX_SAMPLES (16u << 20)     /* per thread; later requests still count */
@@ -89,39 +91,6 @@ static void report(const char *what, const uint8_t *p, size_t n)
                 n ? (const char *)p : "");
 }
 
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    struct timeval tv = { IO_TIMEOUT_S, 0 };
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* a server that never answers is an error, not a hang */
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int send_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t k = send(fd, p, len, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += (size_t)k;
-        len -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Reads until w->buf holds at least need bytes. */
 static int fill(struct worker *w, int fd, size_t need)
 {
@@ -158,18 +127,6 @@ static void consume(struct worker *w, size_t n)
 
 /* ---- HTTP ---- */
 
-static const char *header(const char *h, const char *end, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *l = h; l && l < end;) {
-        const char *nl = memchr(l, '\n', (size_t)(end - l));
-        if ((size_t)(end - l) > n + 1 && strncasecmp(l, name, n) == 0 && l[n] == ':')
-            return l + n + 1;
-        l = nl ? nl + 1 : NULL;
-    }
-    return NULL;
-}
-
 /* One response: 0 for a 200, 1 for another status, -1 on a broken
  * connection. The body is left at w->buf[*body_off, +*body_len). */
 static int http_read(struct worker *w, int fd, size_t *body_off, size_t *body_len)
@@ -185,7 +142,7 @@ static int http_read(struct worker *w, int fd, size_t *body_off, size_t *body_le
     }
     size_t hdr = (size_t)(e - (char *)w->buf) + 4;
     unsigned st;
-    const char *cl = header((char *)w->buf, e, "Content-Length");
+    const char *cl = lb_header((char *)w->buf, e, "Content-Length");
     char *end;
     if (sscanf((char *)w->buf, "HTTP/1.%*1[01] %3u", &st) != 1 || !cl)
         return -1;
@@ -236,7 +193,7 @@ static int my_login(struct worker *w, int fd)
     if (my_packet(w, fd, &len) < 0 || len < 1 || w->buf[4] == 0xff)
         return -1;
     consume(w, 4 + len);
-    if (send_all(fd, (const char *)resp, sizeof(resp)) < 0 || my_packet(w, fd, &len) < 0 ||
+    if (lb_send_all(fd, (const char *)resp, sizeof(resp)) < 0 || my_packet(w, fd, &len) < 0 ||
         len < 1 || w->buf[4] != 0)
         return -1;
     consume(w, 4 + len);
@@ -426,7 +383,7 @@ static void *work(void *arg)
 {
     struct worker *w = arg;
     const struct config *c = w->cfg;
-    int fd = dial(c->port);
+    int fd = lb_dial(c->port, IO_TIMEOUT_S);
     if (fd < 0 || (c->proto == SPHINXQL && my_login(w, fd) < 0)) {
         report("cannot connect", (const uint8_t *)"", 0);
         w->errors++;
@@ -450,7 +407,7 @@ static void *work(void *arg)
         const struct req *r = &w->reqs[q];
         double t0r = real_s(), t0 = mono_s();
         int rc;
-        if (send_all(fd, r->data, r->len) < 0) {
+        if (lb_send_all(fd, r->data, r->len) < 0) {
             rc = -1;
         } else if (c->proto == HTTP) {
             size_t off = 0, len = 0;

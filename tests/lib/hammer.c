@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loopback.h"
+
 #define MAX_RESPONSE (4u << 20)     /* a bigger answer is an error, not a reason to grow */
 #define MAX_SAMPLES (8u << 20)      /* latencies kept per thread; later ones count only in max */
 #define MAX_REPORTS 10              /* failures described on stderr */
@@ -69,52 +71,6 @@ static void report(const char *fmt, ...)
     fprintf(stderr, "hammer: %s\n", line);
 }
 
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int send_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t k = send(fd, p, len, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        len -= (size_t)k;
-    }
-    return 0;
-}
-
-/* The value of header name in the header block [h, end), or NULL. */
-static const char *header(const char *h, const char *end, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *l = h; l && l < end;) {
-        const char *nl = memchr(l, '\n', (size_t)(end - l));
-        if ((size_t)(end - l) > n + 1 && strncasecmp(l, name, n) == 0 && l[n] == ':') {
-            const char *v = l + n + 1;
-            while (v < end && (*v == ' ' || *v == '\t'))
-                v++;
-            return v;
-        }
-        l = nl ? nl + 1 : NULL;
-    }
-    return NULL;
-}
-
 /* Reads one response on fd into w->buf. Returns the status and sets *body,
  * *body_len and *close_after; -1 on a connection or framing error. */
 static int read_response(struct worker *w, int fd, const char **body, size_t *body_len,
@@ -148,8 +104,8 @@ static int read_response(struct worker *w, int fd, const char **body, size_t *bo
             if (sscanf(w->buf, "HTTP/1.%*1[01] %3u", &st) != 1)
                 return -1;
             status = (int)st;
-            const char *cl = header(w->buf, e, "Content-Length");
-            const char *conn = header(w->buf, e, "Connection");
+            const char *cl = lb_header(w->buf, e, "Content-Length");
+            const char *conn = lb_header(w->buf, e, "Connection");
             char *end;
             if (!cl)
                 return -1;
@@ -264,7 +220,7 @@ static void *work(void *arg)
                 t0 = now_ms();
             }
         }
-        if (fd < 0 && (fd = dial(cfg->port)) < 0) {
+        if (fd < 0 && (fd = lb_dial(cfg->port, 0)) < 0) {
             w->errors++;
             report("cannot connect to port %d: %s", cfg->port, strerror(errno));
             usleep(10000);
@@ -272,7 +228,7 @@ static void *work(void *arg)
         }
         w->requests++;
         errno = 0;
-        if (send_all(fd, req, (size_t)n) < 0 ||
+        if (lb_send_all(fd, req, (size_t)n) < 0 ||
             (status = read_response(w, fd, &body, &body_len, &close_after)) < 0) {
             w->errors++;
             report("connection error after %llu requests on this thread: %s",
