@@ -27,6 +27,7 @@ DEP_FILES := /usr/include/archive.h /usr/include/poppler/glib/poppler.h \
     /usr/include/jansson.h /usr/include/utf8proc.h /usr/include/libstemmer.h \
     /usr/include/xxhash.h /usr/bin/xxhsum /usr/include/cmocka.h /usr/include/magic.h \
     /usr/include/libxml2/libxml/HTMLparser.h /usr/include/openssl/evp.h \
+    /usr/include/tesseract/capi.h /usr/share/tesseract-ocr/5/tessdata/eng.traineddata \
     /usr/bin/clang /usr/bin/pkg-config /usr/bin/prove /usr/bin/jq /usr/bin/openssl
 NODEPS_GOALS := clean uninstall help
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
@@ -42,7 +43,7 @@ endif
 
 # ---- flags ----
 FORMAT_PKGS  := libzstd libxxhash msgpack jansson libcrypto libutf8proc
-INDEXER_PKGS := $(FORMAT_PKGS) libarchive poppler-glib cairo libcurl libmagic libxml-2.0
+INDEXER_PKGS := $(FORMAT_PKGS) libarchive poppler-glib cairo libcurl libmagic libxml-2.0 tesseract lept
 SEARCHD_PKGS := $(FORMAT_PKGS)
 pkgcflags = $(shell pkg-config --cflags $(1))
 pkglibs = $(shell pkg-config --libs $(1))

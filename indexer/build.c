@@ -26,6 +26,7 @@
 #include "chunkstore.h"
 #include "cli.h"
 #include "embed.h"
+#include "ocr.h"
 #include "crawl.h"
 #include "extract_text.h"
 #include "progress.h"
@@ -60,6 +61,8 @@ struct build {
     long long max_file;
     uint64_t shard_i, shard_n;  /* shard_n 0: no sharding */
     uint64_t n_docs, n_bytes, n_skipped, n_failed, n_dupes, n_chunks, n_ocr;
+    uint64_t n_ocr_pages;       /* pages whose text came from OCR */
+    struct ocr_client *ocr;     /* --ocr-url: pages go to this server; NULL: local */
     json_t *skipped;            /* [{path, reason}], the first SKIPPED_LISTED */
     json_t *report;             /* every file, when --report */
     struct seen *seen;          /* content hash -> document, open addressing */
@@ -606,6 +609,44 @@ static int in_shard(const struct build *b, const char *library, const char *path
  * its library ("dir/a.md", "docs.zip!/inner/b.html"); disp is where the
  * operator finds it, for messages and the report. Returns -1 only when out
  * of memory; bad files become skip or fail units. */
+/* Sends the page images a PDF child rendered (PDF_OCR_IMAGES) to the OCR
+ * server and adds their text in page order. A page the server cannot read
+ * after its retries stays without text (counted as needing OCR, the first
+ * reason kept in why); only running out of memory is an error. */
+static int ocr_images(const struct build *b, struct extracted *x, char *why, size_t why_len,
+                      struct sage_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < x->n_images && rc == 0; i++) {
+        struct page_image *im = &x->images[i];
+        struct sage_err e = { 0 };
+        char *text = NULL;
+        size_t len = 0;
+        if (ocr_page(b->ocr, im->png, im->len, &text, &len, &e) < 0) {
+            if (e.code == SAGE_ENOMEM)
+                rc = sage_err_set(err, SAGE_ENOMEM, "%s", e.msg);
+            x->n_ocr_pages++;
+            if (!why[0])
+                snprintf(why, why_len, "%.*s", (int)(why_len - 1), e.msg);
+            continue;
+        }
+        size_t before = x->n_blocks;
+        rc = extracted_add(x, text, len, NULL, im->page, err);
+        sage_free(text);
+        if (rc == 0 && x->n_blocks > before)
+            x->n_ocr_done++;
+        else if (rc == 0)
+            x->n_ocr_pages++;
+    }
+    for (size_t i = 0; i < x->n_images; i++)
+        sage_free(x->images[i].png);
+    sage_free(x->images);
+    x->images = NULL;
+    x->n_images = 0;
+    extracted_sort_pages(x);
+    return rc;
+}
+
 static int extract_bytes(struct xctx *c, const char *disp, const char *path, const uint8_t *data,
                          size_t len, unsigned depth, struct archive_budget *budget)
 {
@@ -656,8 +697,11 @@ static int extract_bytes(struct xctx *c, const char *disp, const char *path, con
     int pdf = strcmp(mime, "application/pdf") == 0;
     int text = strncmp(mime, "text/", 5) == 0 || is_text(data, len);
     struct extracted x = { 0 };
+    char ocr_fail[160] = "";
     if (pdf) {
         rc = extract_pdf(data, len, &b->plim, &x, &err);
+        if (rc == 0 && x.n_images)
+            rc = ocr_images(b, &x, ocr_fail, sizeof(ocr_fail), &err);
     } else if (html && (text || strncmp(mime, "application/xhtml", 17) == 0)) {
         rc = extract_html(data, len, &x, &err);
     } else if (!text || memchr(data, 0, len)) {
@@ -684,9 +728,10 @@ static int extract_bytes(struct xctx *c, const char *disp, const char *path, con
         return unit_add(c->out, rc == -SAGE_ELIMIT && !pdf ? U_SKIP : U_FAIL, disp, err.msg)
                ? 0 : -1;
     }
-    char ocr[96] = "";
+    char ocr[256] = "";
     if (x.n_ocr_pages)
-        snprintf(ocr, sizeof(ocr), "%u of %u pages have no text layer", x.n_ocr_pages, x.n_pages);
+        snprintf(ocr, sizeof(ocr), "%u of %u pages have no text layer%s%s", x.n_ocr_pages,
+                 x.n_pages, ocr_fail[0] ? " and OCR failed: " : "", ocr_fail);
     if (x.n_blocks == 0) {
         extracted_release(&x);
         return unit_add(c->out, x.n_ocr_pages ? U_OCR_ONLY : U_SKIP, disp,
@@ -721,6 +766,7 @@ static int commit_unit(struct build *b, const char *library, struct unit *u)
     case U_DOC:
         break;
     }
+    b->n_ocr_pages += u->x.n_ocr_done;
     if (u->reason) {
         b->n_ocr++;
         if (!b->quiet)
@@ -1145,6 +1191,38 @@ static int reuse_open(struct build *b, const struct cli *c, struct embed_config 
     return 0;
 }
 
+/* OCR of pages without a text layer: by the server of --ocr-url when one
+ * is given (the PDF child renders PNGs), else by tesseract inside the PDF
+ * child; --ocr off leaves them counted as needing OCR. 0, or the exit
+ * status. */
+static int ocr_configure(struct build *b, const struct cli *c)
+{
+    const char *mode = c->v[OPT_OCR].str;
+    if (strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0)
+        return usage_error("--ocr: expected on or off, got '%s'", mode);
+    if (strcmp(mode, "off") == 0)
+        return 0;
+    if (!c->v[OPT_OCR_URL].str) {
+        b->plim.ocr = PDF_OCR_LOCAL;
+        return 0;
+    }
+    struct ocr_config oc;
+    struct sage_err err = { 0 };
+    ocr_config_init(&oc);
+    oc.url = c->v[OPT_OCR_URL].str;
+    oc.model = c->v[OPT_OCR_MODEL].str;
+    oc.api_key = c->v[OPT_OCR_KEY].str;
+    oc.api_key_file = c->v[OPT_OCR_KEY_FILE].str;
+    oc.retry.timeout_ms = (unsigned)c->v[OPT_OCR_TIMEOUT].num;
+    oc.retry.max_attempts = (unsigned)c->v[OPT_OCR_RETRIES].num;
+    if (ocr_new(&oc, &b->ocr, &err) < 0) {
+        fprintf(stderr, "sage-indexer build: %s\n", err.msg);
+        return err.code == SAGE_EINVAL ? 2 : 1;
+    }
+    b->plim.ocr = PDF_OCR_IMAGES;
+    return 0;
+}
+
 /* Starts the embedder when --embed-url is given (and --embeddings is not
  * off). 0, or the exit status. */
 static int embed_configure(struct build *b, const struct cli *c)
@@ -1205,7 +1283,8 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
     /* the PDF parser runs as a fresh process (exec of this program): a child
      * merely forked from a process with threads can inherit locks held */
     b->plim = (struct pdf_limits){ (unsigned)c->v[OPT_PDF_TIMEOUT].num,
-                                   (size_t)c->v[OPT_PDF_MEMORY].num, 100000, "/proc/self/exe" };
+                                   (size_t)c->v[OPT_PDF_MEMORY].num, 100000, PDF_OCR_NONE,
+                                   (unsigned)c->v[OPT_OCR_DPI].num, "/proc/self/exe" };
     b->crawl = (struct crawl_opts){ (int)c->v[OPT_HIDDEN].num,
                                     c->v[OPT_INCLUDE].list, c->v[OPT_INCLUDE].n_list,
                                     c->v[OPT_EXCLUDE].list, c->v[OPT_EXCLUDE].n_list };
@@ -1256,7 +1335,7 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
     }
-    if ((rc = embed_configure(b, c)) != 0)
+    if ((rc = embed_configure(b, c)) != 0 || (rc = ocr_configure(b, c)) != 0)
         return rc;
     /* each extraction thread opens its own handle; fail early if none can */
     magic_t m = magic_new();
@@ -1270,11 +1349,12 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
 
 static int write_report(struct build *b, const char *path, int status)
 {
-    json_t *r = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:O}",
+    json_t *r = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:O}",
                           "summary", "indexed", (json_int_t)b->n_docs,
                           "chunks", (json_int_t)b->n_chunks, "skipped", (json_int_t)b->n_skipped,
                           "failed", (json_int_t)b->n_failed, "duplicates", (json_int_t)b->n_dupes,
-                          "needs_ocr", (json_int_t)b->n_ocr, "index_written", status == 0,
+                          "needs_ocr", (json_int_t)b->n_ocr,
+                          "ocr_pages", (json_int_t)b->n_ocr_pages, "index_written", status == 0,
                           "files", b->report);
     int rc = r ? json_dump_file(r, path, JSON_INDENT(1)) : -1;
     json_decref(r);
@@ -1373,7 +1453,7 @@ int cmd_build(struct cli *c)
     rec = json_pack("{s:s, s:s, s:s, s:o, s:O, s:O,"
                     " s:{s:I, s:i, s:I, s:I, s:I, s:s?, s:I, s:I, s:I, s:I, s:b},"
                     " s:{s:s?, s:s, s:s}, s:{s:f, s:f},"
-                    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:O}",
+                    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:O}",
         "tool", "sage-indexer", "version", SAGE_VERSION, "format", fmt_version,
         "build_time", c->v[OPT_BUILD_TIME].str ? json_integer(c->v[OPT_BUILD_TIME].num)
                                                : json_null(),
@@ -1395,7 +1475,7 @@ int cmd_build(struct cli *c)
         "counts", "documents", (json_int_t)b.n_docs, "chunks", (json_int_t)b.n_chunks,
                   "bytes", (json_int_t)b.n_bytes, "skipped", (json_int_t)b.n_skipped,
                   "failed", (json_int_t)b.n_failed, "duplicates", (json_int_t)b.n_dupes,
-                  "needs_ocr", (json_int_t)b.n_ocr,
+                  "needs_ocr", (json_int_t)b.n_ocr, "ocr_pages", (json_int_t)b.n_ocr_pages,
         "skipped", b.skipped);
     if (rec && b.emb_record) {
         json_object_set_new(rec, "embedding", b.emb_record);
@@ -1417,11 +1497,11 @@ int cmd_build(struct cli *c)
     if (vrc < 0)
         sage_log(SAGE_LOG_WARN, "'%s' written but not stamped: %s", out, err.msg);
     sage_log(SAGE_LOG_INFO, "wrote '%s': %llu documents, %llu chunks, %.1f MB of text; "
-             "%llu skipped, %llu failed, %llu duplicates, %llu need OCR; sha256 %s", out,
-             (unsigned long long)b.n_docs, (unsigned long long)b.n_chunks,
+             "%llu skipped, %llu failed, %llu duplicates, %llu pages OCRed, %llu need OCR; "
+             "sha256 %s", out, (unsigned long long)b.n_docs, (unsigned long long)b.n_chunks,
              (double)b.n_bytes / 1e6, (unsigned long long)b.n_skipped,
              (unsigned long long)b.n_failed, (unsigned long long)b.n_dupes,
-             (unsigned long long)b.n_ocr, sha);
+             (unsigned long long)b.n_ocr_pages, (unsigned long long)b.n_ocr, sha);
     sage_log(SAGE_LOG_INFO, "took %.1f s: crawl, extract and index %.1f s, write %.1f s, "
              "read back %.1f s", seconds() - t_start, t_crawled - t_start, t_written - t_crawled,
              seconds() - t_written);
@@ -1447,6 +1527,7 @@ out:
     sage_free(b.vecs);
     json_decref(b.emb_record);
     sage_free(b.prev_slots);
+    ocr_free(b.ocr);
     sage_reader_close(b.prev);
     sage_ixbuild_free(b.ix);
     sage_free(b.chunk_map);

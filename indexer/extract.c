@@ -345,5 +345,22 @@ void extracted_release(struct extracted *x)
     }
     sage_free(x->blocks);
     sage_free(x->title);
+    for (size_t i = 0; i < x->n_images; i++)
+        sage_free(x->images[i].png);
+    sage_free(x->images);
     memset(x, 0, sizeof(*x));
+}
+
+void extracted_sort_pages(struct extracted *x)
+{
+    /* insertion sort: stable, and the blocks are nearly in order already */
+    for (size_t i = 1; i < x->n_blocks; i++) {
+        struct doc_block b = x->blocks[i];
+        size_t j = i;
+        while (j > 0 && x->blocks[j - 1].page > b.page) {
+            x->blocks[j] = x->blocks[j - 1];
+            j--;
+        }
+        x->blocks[j] = b;
+    }
 }

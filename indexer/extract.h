@@ -22,8 +22,18 @@ struct extracted {
     struct doc_block *blocks;
     size_t n_blocks, cap_blocks;
     uint32_t n_pages;       /* pages seen (PDF), 0 otherwise */
-    uint32_t n_ocr_pages;   /* pages without a text layer, to be OCRed */
+    uint32_t n_ocr_pages;   /* pages without a text layer, not OCRed */
+    uint32_t n_ocr_done;    /* pages whose text came from OCR */
+    struct page_image *images;  /* pages rendered for a remote OCR server */
+    size_t n_images;
     size_t total_len;       /* sum of text_len, capped by extracted_add */
+};
+
+/* A page without a text layer rendered to PNG (PDF_OCR_IMAGES). */
+struct page_image {
+    uint32_t page;
+    uint8_t *png;           /* owned */
+    size_t len;
 };
 
 /* The most text one file may yield (bytes); extracted_add refuses more. */
@@ -42,6 +52,15 @@ void extracted_release(struct extracted *x);
  * run of text under the current h1..h6 path. */
 int extract_html(const uint8_t *data, size_t len, struct extracted *out, struct sage_err *err);
 
+/* Pages without a text layer (scans): left alone (counted in n_ocr_pages),
+ * read by tesseract inside the PDF child, or rendered to PNG for a remote
+ * OCR server (extracted.images, read by the caller). */
+enum pdf_ocr { PDF_OCR_NONE, PDF_OCR_LOCAL, PDF_OCR_IMAGES };
+
+/* Sorts the blocks by page, keeping the order within a page: after text
+ * read from page images was added at the end. */
+void extracted_sort_pages(struct extracted *x);
+
 /* Limits for PDF extraction, which runs in a child process. */
 struct pdf_limits {
     unsigned timeout_ms;    /* wall-clock limit for the child */
@@ -49,6 +68,8 @@ struct pdf_limits {
                                inherits at fork (its RLIMIT_AS is that size plus
                                this); 0: no limit */
     uint32_t max_pages;
+    int ocr;                /* enum pdf_ocr: what becomes of pages without text */
+    unsigned ocr_dpi;       /* resolution pages are rendered at for OCR */
     const char *helper;     /* NULL: the child parses after fork; else the child
                                execs this program as "helper __pdf-child N" (a
                                fresh process: needed when the caller has threads,
@@ -65,6 +86,6 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
 
 /* The exec'd child's side: parses the PDF in fd 4 and streams frames to
  * fd 3 (the caller has set up the fds); never returns. */
-void extract_pdf_child(uint32_t max_pages) __attribute__((noreturn));
+void extract_pdf_child(uint32_t max_pages, int ocr, unsigned ocr_dpi) __attribute__((noreturn));
 
 #endif

@@ -33,7 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <math.h>
 #include <poppler.h>
+#include <tesseract/capi.h>
 
 #include "alloc.h"
 #include "le.h"
@@ -43,12 +45,17 @@
 enum frame_type {
     FRAME_TITLE = 'T',      /* page 0, the metadata title */
     FRAME_PAGE = 'P',       /* the page's text, possibly empty */
+    FRAME_OCR = 'Q',        /* a page's text, read by OCR from its image */
+    FRAME_IMAGE = 'I',      /* a page without text, as PNG, for the parent's OCR server */
     FRAME_ERROR = 'E',      /* page 0, poppler's reason for refusing the file */
     FRAME_DONE = 'D',       /* page 0, len 0 */
 };
 #define FRAME_HDR 9
 #define FRAME_MAX_TITLE (16u << 10)
 #define FRAME_MAX_ERROR 512u
+#define PDF_MAX_IMAGE ((size_t)32 << 20)    /* PNG of one page */
+#define PDF_MAX_PIXELS 40e6                 /* a page is rendered no larger */
+#define PDF_MAX_OCR_TEXT ((size_t)1 << 20)  /* text OCR may read off one page */
 
 /* Child exit statuses besides 0. */
 #define CHILD_BAD_PDF 3     /* sent FRAME_ERROR */
@@ -166,6 +173,105 @@ static void child_setup(int wfd, int efd, int dfd, const struct pdf_limits *lim,
     }
 }
 
+/* Whether a page's text layer holds nothing but blanks. */
+static int blank(const char *t)
+{
+    for (; t && *t; t++)
+        if (!(*t == ' ' || (*t >= '\t' && *t <= '\r')))
+            return 0;
+    return 1;
+}
+
+struct png_buf {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static cairo_status_t png_write(void *ctx, const unsigned char *data, unsigned int n)
+{
+    struct png_buf *b = ctx;
+    if (b->len + n > PDF_MAX_IMAGE ||
+        sage_grow((void **)&b->p, &b->cap, b->len + n, 1) < 0)
+        return CAIRO_STATUS_WRITE_ERROR;
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return CAIRO_STATUS_SUCCESS;
+}
+
+/* A page without a text layer: rendered at the OCR resolution (capped in
+ * pixels), then read by tesseract here (the text goes as FRAME_OCR) or
+ * sent as a PNG for the parent's OCR server (FRAME_IMAGE). A page that
+ * cannot be rendered or read goes as an empty FRAME_PAGE, counted as
+ * needing OCR. */
+static void ocr_page_child(PopplerPage *page, uint32_t no, const struct pdf_limits *lim,
+                           TessBaseAPI **tess)
+{
+    double w, h, scale = (lim->ocr_dpi ? lim->ocr_dpi : 200) / 72.0;
+    poppler_page_get_size(page, &w, &h);
+    if (w * scale * h * scale > PDF_MAX_PIXELS)
+        scale = sqrt(PDF_MAX_PIXELS / (w * h));
+    int pw = (int)(w * scale), ph = (int)(h * scale);
+    cairo_surface_t *s = pw > 0 && ph > 0 ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph)
+                                          : NULL;
+    if (!s || cairo_surface_status(s) != CAIRO_STATUS_SUCCESS)
+        goto none;
+    cairo_t *cr = cairo_create(s);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_scale(cr, scale, scale);
+    poppler_page_render_for_printing(page, cr);
+    cairo_destroy(cr);
+    cairo_surface_flush(s);
+    if (lim->ocr == PDF_OCR_IMAGES) {
+        struct png_buf b = { 0 };
+        if (cairo_surface_write_to_png_stream(s, png_write, &b) != CAIRO_STATUS_SUCCESS) {
+            sage_free(b.p);
+            goto none;
+        }
+        send_frame(3, FRAME_IMAGE, no, (const char *)b.p, b.len);
+        sage_free(b.p);
+        cairo_surface_destroy(s);
+        return;
+    }
+    /* tesseract reads 8-bit gray; RGB24 is B, G, R, unused in memory here */
+    const uint8_t *px = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s);
+    uint8_t *gray = sage_malloc((size_t)pw * (size_t)ph);
+    if (!gray)
+        goto none;
+    for (int y = 0; y < ph; y++)
+        for (int x = 0; x < pw; x++) {
+            const uint8_t *q = px + (size_t)y * (size_t)stride + 4 * (size_t)x;
+            gray[(size_t)y * (size_t)pw + (size_t)x] = (uint8_t)((q[0] + q[1] + q[2]) / 3);
+        }
+    if (!*tess) {
+        *tess = TessBaseAPICreate();
+        if (*tess && TessBaseAPIInit3(*tess, NULL, "eng") != 0) {
+            TessBaseAPIDelete(*tess);
+            *tess = NULL;
+        }
+    }
+    char *text = NULL;
+    if (*tess) {
+        TessBaseAPISetImage(*tess, gray, pw, ph, 1, pw);
+        TessBaseAPISetSourceResolution(*tess, (int)(scale * 72.0 + 0.5));
+        text = TessBaseAPIGetUTF8Text(*tess);
+    }
+    sage_free(gray);
+    cairo_surface_destroy(s);
+    if (!text)
+        goto none_destroyed;
+    send_frame(3, FRAME_OCR, no, text, strlen(text) < PDF_MAX_OCR_TEXT ? strlen(text)
+                                                                         : PDF_MAX_OCR_TEXT);
+    TessDeleteText(text);
+    return;
+none:
+    if (s)
+        cairo_surface_destroy(s);
+none_destroyed:
+    send_frame(3, FRAME_PAGE, no, "", 0);
+}
+
 static void child_run(const uint8_t *data, size_t len, const struct pdf_limits *lim)
     __attribute__((noreturn));
 
@@ -188,10 +294,14 @@ static void child_run(const uint8_t *data, size_t len, const struct pdf_limits *
         g_free(title);
     }
     int n_pages = poppler_document_get_n_pages(doc);
+    TessBaseAPI *tess = NULL;
     for (int i = 0; i < n_pages && (uint32_t)i < lim->max_pages; i++) {
         PopplerPage *page = poppler_document_get_page(doc, i);
         char *text = page ? poppler_page_get_text(page) : NULL;
-        send_frame(3, FRAME_PAGE, (uint32_t)i + 1, text ? text : "", text ? strlen(text) : 0);
+        if (page && lim->ocr != PDF_OCR_NONE && blank(text))
+            ocr_page_child(page, (uint32_t)i + 1, lim, &tess);
+        else
+            send_frame(3, FRAME_PAGE, (uint32_t)i + 1, text ? text : "", text ? strlen(text) : 0);
         g_free(text);
         if (page)
             g_object_unref(page);
@@ -200,10 +310,10 @@ static void child_run(const uint8_t *data, size_t len, const struct pdf_limits *
     _exit(0);
 }
 
-void extract_pdf_child(uint32_t max_pages)
+void extract_pdf_child(uint32_t max_pages, int ocr, unsigned ocr_dpi)
 {
     struct stat st;
-    struct pdf_limits lim = { .max_pages = max_pages };
+    struct pdf_limits lim = { .max_pages = max_pages, .ocr = ocr, .ocr_dpi = ocr_dpi };
     void *m = fstat(4, &st) == 0 && st.st_size > 0
               ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, 4, 0) : MAP_FAILED;
     if (m == MAP_FAILED)
@@ -268,9 +378,15 @@ static int check_header(struct run *r, struct sage_err *err)
             return bad_frame(err, "bad end", r->type);
         break;
     case FRAME_PAGE:
+    case FRAME_OCR:
+    case FRAME_IMAGE:
         if (r->page != r->out->n_pages + 1 || r->page > r->lim->max_pages)
             return bad_frame(err, "page out of order", r->type);
-        if (r->len > EXTRACT_MAX_TEXT - r->out->total_len)
+        if (r->type != FRAME_PAGE && r->lim->ocr != (r->type == FRAME_OCR ? PDF_OCR_LOCAL
+                                                                          : PDF_OCR_IMAGES))
+            return bad_frame(err, "unasked for ocr", r->type);
+        if (r->type == FRAME_IMAGE ? r->len > PDF_MAX_IMAGE
+                                   : r->len > EXTRACT_MAX_TEXT - r->out->total_len)
             return sage_err_set(err, SAGE_ELIMIT, "pdf text exceeds %zu bytes", EXTRACT_MAX_TEXT);
         break;
     default:
@@ -306,12 +422,27 @@ static int take_frame(struct run *r, struct sage_err *err)
     case FRAME_DONE:
         r->done = 1;
         break;
-    case FRAME_PAGE: {
+    case FRAME_PAGE:
+    case FRAME_OCR: {
         size_t before = x->n_blocks;
         rc = extracted_add(x, r->body, r->len, NULL, r->page, err);
         x->n_pages++;
         if (rc == 0 && x->n_blocks == before)
             x->n_ocr_pages++;
+        else if (rc == 0 && r->type == FRAME_OCR)
+            x->n_ocr_done++;
+        break;
+    }
+    case FRAME_IMAGE: {
+        struct page_image *im = sage_realloc(x->images, (x->n_images + 1) * sizeof(*im));
+        if (!im) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "out of memory for a page image");
+            break;
+        }
+        x->images = im;
+        x->images[x->n_images++] = (struct page_image){ r->page, (uint8_t *)r->body, r->len };
+        r->body = NULL;     /* the image owns it now */
+        x->n_pages++;
         break;
     }
     }
@@ -545,6 +676,12 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
         rc = sage_err_sys(err, SAGE_EIO, "cannot create a pipe for the pdf parser");
         goto out;
     }
+    /* the helper's arguments, formatted before fork: the child of a threaded
+     * process may only call async-signal-safe functions until it execs */
+    char a_pages[16], a_ocr[16], a_dpi[16];
+    snprintf(a_pages, sizeof(a_pages), "%u", lim->max_pages);
+    snprintf(a_ocr, sizeof(a_ocr), "%d", lim->ocr);
+    snprintf(a_dpi, sizeof(a_dpi), "%u", lim->ocr_dpi);
     r.pid = fork();
     if (r.pid < 0) {
         rc = sage_err_sys(err, SAGE_EIO, "cannot fork the pdf parser");
@@ -553,13 +690,8 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
     if (r.pid == 0) {
         child_setup(fpipe[1], epipe[1], dfd, lim, parent, page_size);
         if (lim->helper) {
-            char pages[16];
-            unsigned v = lim->max_pages, i = sizeof(pages) - 1;
-            pages[i] = '\0';
-            do
-                pages[--i] = (char)('0' + v % 10);
-            while ((v /= 10) && i > 0);
-            char *const argv[] = { (char *)lim->helper, (char *)"__pdf-child", pages + i, NULL };
+            char *const argv[] = { (char *)lim->helper, (char *)"__pdf-child", a_pages, a_ocr,
+                                   a_dpi, NULL };
             execv(lim->helper, argv);
             _exit(CHILD_SETUP);
         }

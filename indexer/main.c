@@ -130,6 +130,22 @@ static const struct sage_opt options[OPT__COUNT] = {
     [OPT_REUSE] = { "reuse", 0, "SAGE_REUSE", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD,
                     "PREVIOUS.sage", "take the vectors of chunks whose text is unchanged from a "
                     "previous index built with the same embedding settings" },
+    [OPT_OCR] = { "ocr", 0, "SAGE_OCR", SAGE_OPT_STR, "on", 0, 0, 0, CMD_BUILD, "on|off",
+                  "read PDF pages without a text layer: with --ocr-url's server, else tesseract" },
+    [OPT_OCR_URL] = { "ocr-url", 0, "SAGE_OCR_URL", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "URL",
+                      "OpenAI-compatible vision server (olmOCR on vLLM); none: local tesseract" },
+    [OPT_OCR_MODEL] = { "ocr-model", 0, "SAGE_OCR_MODEL", SAGE_OPT_STR, "olmocr", 0, 0, 0,
+                        CMD_BUILD, "NAME", "model name sent to the OCR server" },
+    [OPT_OCR_KEY] = { "ocr-api-key", 0, "SAGE_OCR_API_KEY", SAGE_OPT_STR, NULL, 0, 0,
+                      SAGE_OPT_SECRET, CMD_BUILD, "KEY", "Bearer key for the OCR server" },
+    [OPT_OCR_KEY_FILE] = { "ocr-api-key-file", 0, "SAGE_OCR_API_KEY_FILE", SAGE_OPT_STR, NULL, 0,
+                           0, 0, CMD_BUILD, "FILE", "the key, on the first line of FILE" },
+    [OPT_OCR_DPI] = { "ocr-dpi", 0, "SAGE_OCR_DPI", SAGE_OPT_INT, "200", 50, 600, 0, CMD_BUILD,
+                      "N", "resolution pages are rendered at for OCR" },
+    [OPT_OCR_TIMEOUT] = { "ocr-timeout-ms", 0, "SAGE_OCR_TIMEOUT_MS", SAGE_OPT_INT, "120000", 100,
+                          3600000, 0, CMD_BUILD, "MS", "time the OCR server may take on one page" },
+    [OPT_OCR_RETRIES] = { "ocr-retries", 0, "SAGE_OCR_RETRIES", SAGE_OPT_INT, "6", 1, 1000, 0,
+                          CMD_BUILD, "N", "attempts per page (429, 5xx, timeouts, resets)" },
 };
 
 static const struct {
@@ -184,13 +200,15 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "__pdf-child") == 0 && argc == 3) {
+    if (strcmp(argv[1], "__pdf-child") == 0 && argc == 5) {
         /* the PDF parser's own process, started by extract_pdf */
-        char *end;
-        unsigned long pages = strtoul(argv[2], &end, 10);
-        if (*end || pages == 0 || pages > UINT32_MAX)
+        char *e1, *e2, *e3;
+        unsigned long pages = strtoul(argv[2], &e1, 10), ocr = strtoul(argv[3], &e2, 10),
+                      dpi = strtoul(argv[4], &e3, 10);
+        if (*e1 || *e2 || *e3 || pages == 0 || pages > UINT32_MAX || ocr > PDF_OCR_IMAGES ||
+            dpi > 1200)
             return 2;
-        extract_pdf_child((uint32_t)pages);
+        extract_pdf_child((uint32_t)pages, (int)ocr, (unsigned)dpi);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("sage-indexer %s (index format %d.%d)\n", SAGE_VERSION,

@@ -9,7 +9,7 @@ build-essential pkg-config clang libclang-rt-14-dev llvm
 libarchive-dev libpoppler-glib-dev libcairo2-dev libcurl4-openssl-dev
 libmsgpack-dev libzstd-dev zstd libopenblas-dev libcivetweb-dev
 libjansson-dev libutf8proc-dev libstemmer-dev libxxhash-dev xxhash
-libcmocka-dev libmagic-dev libxml2-dev
+libcmocka-dev libmagic-dev libxml2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng
 perl coreutils curl python3 jq openssl
 python3-xapian sphinxsearch wrk
 "
