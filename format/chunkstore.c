@@ -3,12 +3,14 @@
 #include "chunkstore.h"
 
 #include <pthread.h>
+#include <unistd.h>
 #include <string.h>
 #include <zstd.h>
 
 #include "alloc.h"
 #include "le.h"
 #include "mpjson.h"
+#include "tmpfile.h"
 
 #define HEAD 24     /* u64 n, u32 per_block, u32 reserved, u64 n_blocks */
 
@@ -44,6 +46,7 @@ int sage_chunkstore_builder_init(struct sage_chunkstore_builder *b, int zstd_lev
                                  struct sage_err *err)
 {
     memset(b, 0, sizeof(*b));
+    b->fd = -1;
     sage_rectab_builder_init(&b->cur, SAGE_CHUNK_BLOCK_MAX);
     b->level = zstd_level ? zstd_level : 9;
     if (!(b->zc = ZSTD_createCCtx()) || sage_grow((void **)&b->offs, &b->offs_cap, 1, 8) < 0) {
@@ -62,7 +65,38 @@ void sage_chunkstore_builder_release(struct sage_chunkstore_builder *b)
     ZSTD_freeCCtx(b->zc);
     sage_free(b->blocks);
     sage_free(b->offs);
+    if (b->fd >= 0)
+        close(b->fd);
     memset(b, 0, sizeof(*b));
+    b->fd = -1;
+}
+
+int sage_chunkstore_builder_spill(struct sage_chunkstore_builder *b, const char *dir, size_t hold,
+                                  struct sage_err *err)
+{
+    int fd = sage_tmpfile_open(dir, err);
+    if (fd < 0)
+        return fd;
+    if (b->fd >= 0)
+        close(b->fd);
+    b->fd = fd;
+    b->hold = hold;
+    return 0;
+}
+
+/* Moves the blocks held in memory to the spill file. */
+static int spill(struct sage_chunkstore_builder *b, struct sage_err *err)
+{
+    for (size_t done = 0; done < b->blocks_len;) {
+        ssize_t k = pwrite(b->fd, b->blocks + done, b->blocks_len - done,
+                           (off_t)(b->spilled + done));
+        if (k <= 0)
+            return sage_err_sys(err, SAGE_EIO, "cannot write the chunk text spill file");
+        done += (size_t)k;
+    }
+    b->spilled += b->blocks_len;
+    b->blocks_len = 0;
+    return 0;
 }
 
 /* Compresses the pending records into a block. */
@@ -84,9 +118,11 @@ static int seal(struct sage_chunkstore_builder *b, struct sage_err *err)
         goto out;
     }
     b->blocks_len += z;
-    b->offs[++b->n_blocks] = b->blocks_len;
+    b->offs[++b->n_blocks] = b->spilled + b->blocks_len;
     sage_rectab_builder_release(&b->cur);
     sage_rectab_builder_init(&b->cur, SAGE_CHUNK_BLOCK_MAX);
+    if (b->fd >= 0 && b->blocks_len >= b->hold)
+        rc = spill(b, err);
 out:
     sage_free(raw);
     return rc;
@@ -119,6 +155,16 @@ int sage_chunkstore_write(struct sage_chunkstore_builder *b, struct sage_writer 
         sage_put64(o8, b->offs[i]);
         if ((rc = sage_writer_write(w, o8, 8, err)) < 0)
             return rc;
+    }
+    uint8_t buf[1 << 16];
+    for (uint64_t off = 0; off < b->spilled;) {
+        size_t want = b->spilled - off < sizeof(buf) ? (size_t)(b->spilled - off) : sizeof(buf);
+        ssize_t k = pread(b->fd, buf, want, (off_t)off);
+        if (k <= 0)
+            return sage_err_sys(err, SAGE_EIO, "cannot read the chunk text spill file back");
+        if ((rc = sage_writer_write(w, buf, (size_t)k, err)) < 0)
+            return rc;
+        off += (uint64_t)k;
     }
     if ((rc = sage_writer_write(w, b->blocks, b->blocks_len, err)) < 0)
         return rc;

@@ -26,11 +26,19 @@ struct sage_chunkstore_builder {
     uint64_t n;                         /* records added */
     int level;
     void *zc;                           /* ZSTD_CCtx */
+    int fd;                             /* spill file, -1: none (see _spill) */
+    uint64_t spilled;                   /* block bytes already in the spill file */
+    size_t hold;                        /* block bytes kept in memory before spilling */
 };
 
 int sage_chunkstore_builder_init(struct sage_chunkstore_builder *b, int zstd_level,
                                  struct sage_err *err);
 void sage_chunkstore_builder_release(struct sage_chunkstore_builder *b);
+/* From now on, compressed blocks past hold bytes go to an anonymous
+ * temporary file in dir (see tmpfile.h) and are copied into the section by
+ * write, so memory stays bounded whatever the corpus. */
+int sage_chunkstore_builder_spill(struct sage_chunkstore_builder *b, const char *dir, size_t hold,
+                                  struct sage_err *err);
 /* Appends the record of the next chunk (msgpack bytes, copied). */
 int sage_chunkstore_add(struct sage_chunkstore_builder *b, const uint8_t *rec, size_t len,
                         struct sage_err *err);

@@ -38,6 +38,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "tmpfile.h"
 #include "le.h"
 #include "varint.h"
 
@@ -96,25 +97,10 @@ static const struct sage_ixbuild_io sys_io = { sys_pwrite, sys_pread };
 
 static int open_tmp(struct sage_ixbuild *b, struct sage_err *err)
 {
-    b->fd = open(b->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (b->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-        /* no O_TMPFILE on this file system: a name, removed at once */
-        size_t n = strlen(b->tmp_dir) + sizeof("/.sage-spill-XXXXXX");
-        char *path = sage_malloc(n);
-        if (!path)
-            return sage_err_set(err, SAGE_ENOMEM, "cannot allocate index builder");
-        snprintf(path, n, "%s/.sage-spill-XXXXXX", b->tmp_dir);
-        b->fd = mkostemp(path, O_CLOEXEC);
-        if (b->fd >= 0 && unlink(path) < 0) {
-            int e = errno;
-            close(b->fd);
-            b->fd = -1;
-            errno = e;
-        }
-        sage_free(path);
-    }
-    if (b->fd < 0)
-        return sage_err_sys(err, SAGE_EIO, "cannot create a temporary file in '%s'", b->tmp_dir);
+    int fd = sage_tmpfile_open(b->tmp_dir, err);
+    if (fd < 0)
+        return fd;
+    b->fd = fd;
     return 0;
 }
 

@@ -1331,7 +1331,11 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
         ixo.tmp_dir = out_dir;
     }
     int rc = sage_ixbuild_new(tok, &ixo, &b->ix, &err);
-    if (rc < 0 || sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0) {
+    /* under a memory limit the compressed chunk text spills too, past a
+     * quarter of it, to a temporary file of its own in the same place */
+    if (rc < 0 || sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0 ||
+        (ixo.memory_limit &&
+         sage_chunkstore_builder_spill(&b->text, ixo.tmp_dir, ixo.memory_limit / 4, &err) < 0)) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
     }

@@ -210,7 +210,10 @@ for p in "${pkgs[@]}"; do libs+=(--library "$p=$tree/$p"); done
 echo "== runs"
 for ((r = 1; r <= REPS; r++)); do
     rm -f "$scratch"/sage.sage* "$scratch/fts5.db" && rm -rf "$scratch/xapian"
-    measure sage "$indexer" build -q --out "$scratch/sage.sage" --report "$scratch/report.json" "${libs[@]}"
+    # --ocr off: the peers read no text out of page images; what OCR of the
+    # corpus's scanned pages costs is measured once, after the runs
+    measure sage "$indexer" build -q --ocr off --out "$scratch/sage.sage" \
+        --report "$scratch/report.json" "${libs[@]}"
     stat -c %s "$scratch/sage.sage" >>"$scratch/sage.size"
     measure fts5 "$PY" "$scratch/fts5.py" "$scratch/fts5.db" "$tree"
     stat -c %s "$scratch/fts5.db" >>"$scratch/fts5.size"
@@ -262,3 +265,10 @@ echo "MB/s and files/s are over the input: $in_files files, $(awk -v b="$in_byte
 echo
 echo "chunk text with a trained zstd dictionary (measured, not adopted: see scripts/bench/chunk_dict.c):"
 "$SAGE_BUILD/bench/chunk_dict" "$scratch/sage.sage"
+echo
+echo "OCR of the pages without a text layer (tesseract, the default; not in the runs above):"
+t0=$(date +%s.%N)
+"$indexer" build -q --out "$scratch/ocr.sage" "${libs[@]}" 2>"$scratch/ocr.log"
+t1=$(date +%s.%N)
+"$indexer" info --json "$scratch/ocr.sage" | jq -r --arg s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
+    '"  \(.build.counts.ocr_pages) pages read by OCR, \(.build.counts.needs_ocr) files still with unread pages; the build took \($s) s"'

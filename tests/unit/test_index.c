@@ -1400,16 +1400,19 @@ static void test_oom(void **state)
 
 /* ---- chunk store ---- */
 
-static void check_store(struct fixture *f, size_t n)
+/* hold: 0 keeps the blocks in memory; else they spill past hold bytes */
+static void check_store(struct fixture *f, size_t n, size_t hold)
 {
     char path[PATH_MAX], name[64];
     struct sage_chunkstore_builder b;
     struct sage_writer *w = NULL;
     struct sage_writer_opts wo = { .flags = SAGE_WRITE_NO_SYNC | SAGE_WRITE_NO_SHA256 };
     struct sage_err err = { 0 };
-    snprintf(name, sizeof(name), "store%zu.sage", n);
+    snprintf(name, sizeof(name), "store%zu-%zu.sage", n, hold);
     ut_path(path, sizeof(path), f->s.dir, name);
     assert_int_equal(sage_chunkstore_builder_init(&b, 0, &err), 0);
+    if (hold)
+        assert_int_equal(sage_chunkstore_builder_spill(&b, f->s.dir, hold, &err), 0);
     for (size_t i = 0; i < n; i++) {
         char text[64];
         uint8_t *rec = NULL;
@@ -1468,8 +1471,28 @@ static void check_store(struct fixture *f, size_t n)
 static void test_chunkstore_roundtrip(void **state)
 {
     static const size_t sizes[] = { 0, 1, 15, 16, 17, 32, 33, 1000 };
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++)
-        check_store(*state, sizes[i]);
+    struct fixture *f = *state;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+        /* spilling every block, or every few, writes the same bytes */
+        char a[PATH_MAX], b[PATH_MAX], name[64];
+        check_store(f, sizes[i], 0);
+        check_store(f, sizes[i], 1);
+        check_store(f, sizes[i], 3000);
+        snprintf(name, sizeof(name), "store%zu-0.sage", sizes[i]);
+        ut_path(a, sizeof(a), f->s.dir, name);
+        for (size_t hold = 1; hold <= 3000; hold += 2999) {
+            snprintf(name, sizeof(name), "store%zu-%zu.sage", sizes[i], hold);
+            ut_path(b, sizeof(b), f->s.dir, name);
+            ut_assert_same_file(a, b);
+        }
+    }
+    /* a directory that cannot hold the spill file is an error */
+    struct sage_chunkstore_builder cb;
+    struct sage_err err = { 0 };
+    assert_int_equal(sage_chunkstore_builder_init(&cb, 0, &err), 0);
+    assert_int_equal(sage_chunkstore_builder_spill(&cb, "/nonexistent/dir", 1, &err), -SAGE_EIO);
+    assert_non_null(strstr(err.msg, "/nonexistent/dir"));
+    sage_chunkstore_builder_release(&cb);
 }
 
 static void test_chunkstore_missing(void **state)
