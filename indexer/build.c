@@ -36,6 +36,7 @@
 #include "mpjson.h"
 #include "rectab.h"
 #include "stamp.h"
+#include "tmpfile.h"
 #include "vectors.h"
 #include "writer.h"
 
@@ -77,8 +78,10 @@ struct build {
     int emb_optional;
     uint8_t *hashes;            /* XXH3-128 of each chunk's embedded text */
     size_t hashes_cap;
-    float *vecs;                /* n_chunks rows of emb_dim, once embed_finish is done */
-    unsigned emb_dim;
+    int vec_fd;                 /* anonymous file of the rows: row i at i * dim * 4 */
+    unsigned emb_dim;           /* atomic until the embedder is done */
+    uint64_t vec_got;           /* atomic: rows written by the embedder */
+    char spill_dir[PATH_MAX];   /* where temporary files go */
     uint32_t emb_flags;         /* of the VECTORS section */
     json_t *emb_record;         /* the build record's "embedding" */
     struct sage_reader *prev;   /* --reuse: the previous index, when its settings match */
@@ -161,6 +164,41 @@ static int64_t reusable(const struct build *b, const uint8_t *hash)
     return -1;
 }
 
+/* Writes row id of the vectors to their file (from the embedder's thread
+ * or, for a reused row, the committing one: distinct offsets). */
+static int put_row(const struct build *b, uint64_t id, const float *v, struct sage_err *err)
+{
+    unsigned dim = __atomic_load_n(&b->emb_dim, __ATOMIC_ACQUIRE);
+    size_t n = (size_t)dim * sizeof(*v);
+    for (size_t done = 0; done < n;) {
+        ssize_t k = pwrite(b->vec_fd, (const char *)v + done, n - done,
+                           (off_t)(id * n + done));
+        if (k <= 0)
+            return sage_err_sys(err, SAGE_EIO, "cannot write vectors to a temporary file in '%s'",
+                                b->spill_dir);
+        done += (size_t)k;
+    }
+    return 0;
+}
+
+/* The embedder's callback, on its I/O thread: rows go to their file as they
+ * arrive, so memory does not grow with the corpus. */
+static int on_vector(void *ctx, uint64_t id, const float *vec, unsigned dim)
+{
+    struct build *b = ctx;
+    unsigned want = 0;
+    if (!__atomic_compare_exchange_n(&b->emb_dim, &want, dim, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE) && want != dim)
+        return -SAGE_EREMOTE;
+    struct sage_err err;
+    if (put_row(b, id, vec, &err) < 0) {
+        sage_log(SAGE_LOG_ERROR, "%s", err.msg);
+        return -SAGE_EIO;
+    }
+    __atomic_add_fetch(&b->vec_got, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
 /* Hands chunk n_chunks's index text (in scratch) to the embedder and keeps
  * its hash (FORMAT.md §9.11). A failing server is remembered in emb_err:
  * with --embeddings=optional the embedder is dropped and the build goes on
@@ -175,8 +213,8 @@ static int embed_chunk(struct build *b, size_t len)
     sage_put64(b->hashes + 16 * b->n_chunks + 8, h.high64);
     struct sage_err err = { 0 };
     int64_t row = reusable(b, b->hashes + 16 * b->n_chunks);
-    int rc = row >= 0 ? embed_put(b->emb, b->n_chunks, sage_vectors_row(&b->prev_vecs, (uint64_t)row),
-                                  b->prev_vecs.dim, &err)
+    int rc = row >= 0 ? put_row(b, b->n_chunks, sage_vectors_row(&b->prev_vecs, (uint64_t)row),
+                                &err)
                       : embed_add(b->emb, b->n_chunks, b->scratch, len, &err);
     b->n_reused += row >= 0 && rc == 0;
     if (rc == -SAGE_ENOMEM)
@@ -255,20 +293,19 @@ out:
 static int embed_done(struct build *b, const struct cli *c)
 {
     struct embed_stats st;
-    size_t n = 0;
     if (!b->emb)
         return 0;
     if (!b->emb_err.code && embed_finish(b->emb, &b->emb_err) == 0 &&
-        embed_vectors(b->emb, &b->vecs, &n, &b->emb_err) == 0 && n != b->n_chunks)
-        sage_err_set(&b->emb_err, SAGE_EREMOTE, "%zu vectors for %llu chunks", n,
+        b->vec_got + b->n_reused != b->n_chunks)
+        sage_err_set(&b->emb_err, SAGE_EREMOTE, "%llu vectors for %llu chunks",
+                     (unsigned long long)(b->vec_got + b->n_reused),
                      (unsigned long long)b->n_chunks);
     embed_get_stats(b->emb, &st);
-    b->emb_dim = embed_dim(b->emb);
     embed_free(b->emb);
     b->emb = NULL;
     if (b->emb_err.code) {
-        sage_free(b->vecs);
-        b->vecs = NULL;
+        close(b->vec_fd);
+        b->vec_fd = -1;
         if (!b->emb_optional) {
             sage_log(SAGE_LOG_ERROR, "no index written: embeddings failed: %s", b->emb_err.msg);
             return -1;
@@ -297,7 +334,13 @@ static int embed_done(struct build *b, const struct cli *c)
 static int vector_row(void *ctx, uint64_t i, float *row, uint8_t hash[16])
 {
     const struct build *b = ctx;
-    memcpy(row, b->vecs + i * b->emb_dim, b->emb_dim * sizeof(*row));
+    size_t n = (size_t)b->emb_dim * sizeof(*row);
+    for (size_t done = 0; done < n;) {
+        ssize_t k = pread(b->vec_fd, (char *)row + done, n - done, (off_t)(i * n + done));
+        if (k <= 0)
+            return -SAGE_EIO;
+        done += (size_t)k;
+    }
     memcpy(hash, b->hashes + 16 * i, 16);
     return 0;
 }
@@ -1100,7 +1143,7 @@ static int write_index(struct build *b, const char *out, const uint8_t *rec, siz
         (rc = sage_writer_end(w, err)) < 0 ||
         (rc = sage_chunkstore_write(&b->text, w, err)) < 0 ||
         (rc = sage_chunkmeta_write(&b->meta, w, err)) < 0 ||
-        (b->vecs && b->n_chunks &&
+        (b->vec_fd >= 0 && b->n_chunks &&
          (rc = sage_vectors_write(w, b->n_chunks, b->emb_dim, b->emb_flags, vector_row, b,
                                   err)) < 0) ||
         (rc = sage_ixbuild_write(b->ix, w, err)) < 0)
@@ -1258,6 +1301,13 @@ static int embed_configure(struct build *b, const struct cli *c)
     b->emb_optional = strcmp(mode, "optional") == 0;
     if (c->v[OPT_REUSE].str && reuse_open(b, c, &ec) < 0)
         return 1;
+    if ((b->vec_fd = sage_tmpfile_open(b->spill_dir, &err)) < 0) {
+        fprintf(stderr, "sage-indexer build: %s\n", err.msg);
+        return 1;
+    }
+    b->emb_dim = ec.dim;    /* 0: the first vector's */
+    ec.on_vector = on_vector;
+    ec.ctx = b;
     if (embed_new(&ec, &b->emb, &err) < 0) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return err.code == SAGE_EINVAL ? 2 : 1;
@@ -1319,17 +1369,21 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
      * often memory (tmpfs), which would defeat the limit */
     struct sage_ixbuild_opts ixo = { (size_t)c->v[OPT_MEMORY_LIMIT].num, c->v[OPT_TMP_DIR].str,
                                      NULL };
-    char out_dir[PATH_MAX];
-    if (ixo.memory_limit && !ixo.tmp_dir) {
+    if (ixo.tmp_dir) {
+        if (strlen(ixo.tmp_dir) >= sizeof(b->spill_dir))
+            return usage_error("%s", "--tmp-dir: path too long");
+        snprintf(b->spill_dir, sizeof(b->spill_dir), "%s", ixo.tmp_dir);
+    } else {
         const char *o = c->v[OPT_OUT].str, *slash = strrchr(o, '/');
         int n = slash ? (int)(slash - o) + (slash == o) : 1;   /* "/x" in "/", "x" in "." */
-        if ((size_t)n >= sizeof(out_dir))
+        if ((size_t)n >= sizeof(b->spill_dir))
             return usage_error("%s", "--out: path too long");
         if (make_parent_dirs(o) < 0)
             return 1;
-        snprintf(out_dir, sizeof(out_dir), "%.*s", n, slash ? o : ".");
-        ixo.tmp_dir = out_dir;
+        snprintf(b->spill_dir, sizeof(b->spill_dir), "%.*s", n, slash ? o : ".");
     }
+    if (ixo.memory_limit)
+        ixo.tmp_dir = b->spill_dir;
     int rc = sage_ixbuild_new(tok, &ixo, &b->ix, &err);
     /* under a memory limit the compressed chunk text spills too, past a
      * quarter of it, to a temporary file of its own in the same place */
@@ -1377,7 +1431,7 @@ static double seconds(void)
 int cmd_build(struct cli *c)
 {
     double t_start = seconds(), t_crawled = 0, t_written = 0;
-    struct build b = { 0 };
+    struct build b = { .vec_fd = -1 };
     struct sage_err err = { 0 };
     json_t *rec = NULL, *libs = json_array(), *sources = json_array();
     uint8_t *rec_buf = NULL;
@@ -1528,7 +1582,8 @@ out:
     sage_chunkmeta_builder_release(&b.meta);
     embed_free(b.emb);
     sage_free(b.hashes);
-    sage_free(b.vecs);
+    if (b.vec_fd >= 0)
+        close(b.vec_fd);
     json_decref(b.emb_record);
     sage_free(b.prev_slots);
     ocr_free(b.ocr);
