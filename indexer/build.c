@@ -88,7 +88,7 @@ struct build {
     struct sage_vectors prev_vecs;
     uint64_t *prev_slots;       /* open addressing: row + 1 by text hash; 0 empty */
     size_t prev_mask;
-    uint64_t n_reused;
+    uint64_t n_reused, n_embedded;  /* vectors taken from --reuse, and sent to the server */
     struct sage_err emb_err;    /* the first embedding failure */
 };
 
@@ -301,6 +301,7 @@ static int embed_done(struct build *b, const struct cli *c)
                      (unsigned long long)(b->vec_got + b->n_reused),
                      (unsigned long long)b->n_chunks);
     embed_get_stats(b->emb, &st);
+    b->n_embedded = st.inputs;
     embed_free(b->emb);
     b->emb = NULL;
     if (b->emb_err.code) {
@@ -1407,12 +1408,14 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
 
 static int write_report(struct build *b, const char *path, int status)
 {
-    json_t *r = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:O}",
+    json_t *r = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:O}",
                           "summary", "indexed", (json_int_t)b->n_docs,
                           "chunks", (json_int_t)b->n_chunks, "skipped", (json_int_t)b->n_skipped,
                           "failed", (json_int_t)b->n_failed, "duplicates", (json_int_t)b->n_dupes,
                           "needs_ocr", (json_int_t)b->n_ocr,
-                          "ocr_pages", (json_int_t)b->n_ocr_pages, "index_written", status == 0,
+                          "ocr_pages", (json_int_t)b->n_ocr_pages,
+                          "embedded", (json_int_t)b->n_embedded, "reused", (json_int_t)b->n_reused,
+                          "index_written", status == 0,
                           "files", b->report);
     int rc = r ? json_dump_file(r, path, JSON_INDENT(1)) : -1;
     json_decref(r);

@@ -86,7 +86,8 @@ t_ok '--reuse: an unchanged corpus sends nothing, a changed file sends only its 
     sage-indexer build -q --out one.sage --embed-url "$FG_URL" --embed-model fake corpus &&
     n=$(sage-indexer info --json one.sage | jq .counts.chunks) && fg_reset &&
     sage-indexer build -q --out two.sage --embed-url "$FG_URL" --embed-model fake \
-        --reuse one.sage corpus &&
+        --reuse one.sage --report two.json corpus &&
+    jq -e ".summary.reused == $n and .summary.embedded == 0" two.json &&
     fg_stats >stats.json && fg_check ".inputs == 0 and .requests == 0" stats.json &&
     sage-indexer info --json two.sage >info.json &&
     jq -e ".build.embedding | .reused == $n and .embedded == 0" info.json &&
