@@ -59,6 +59,28 @@ static int list_add(struct sage_optval *v, char *item)
     return 0;
 }
 
+/* 0 when text is one of the '|'-separated words of choices, else the error
+ * "WHO: expected a, b or c, got 'text'". */
+static int check_choice(const char *choices, const char *text, const char *who,
+                        struct sage_err *err)
+{
+    char list[256];
+    size_t n = 0, words = 1;
+    for (const char *p = choices; *p; p++)
+        words += *p == '|';
+    for (const char *w = choices; *w;) {
+        const char *bar = strchr(w, '|');
+        size_t len = bar ? (size_t)(bar - w) : strlen(w);
+        if (strlen(text) == len && strncmp(w, text, len) == 0)
+            return 0;
+        const char *sep = --words == 0 ? "" : words == 1 ? " or " : ", ";
+        if (n < sizeof(list))
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%.*s%s", (int)len, w, sep);
+        w += len + (bar != NULL);
+    }
+    return sage_err_set(err, SAGE_EINVAL, "%s: expected %s, got '%s'", who, list, text);
+}
+
 /* Converts and range-checks text for option o; who names the source. */
 static int set_value(const struct sage_opt *o, struct sage_optval *v, const char *text,
                      int from, const char *who, struct sage_err *err)
@@ -69,6 +91,8 @@ static int set_value(const struct sage_opt *o, struct sage_optval *v, const char
     switch (o->type) {
     case SAGE_OPT_STR:
         return 0;
+    case SAGE_OPT_CHOICE:
+        return check_choice(o->arg, text, who, err);
     case SAGE_OPT_BOOL:
         if (parse_bool(text, &v->num) < 0)
             return sage_err_set(err, SAGE_EINVAL, "%s: expected a boolean, got '%s'", who, text);

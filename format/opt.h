@@ -14,7 +14,8 @@ enum sage_opt_type {
     SAGE_OPT_INT,       /* decimal, within [min, max] */
     SAGE_OPT_SIZE,      /* bytes, with an optional K, M or G suffix (powers of 1024) */
     SAGE_OPT_BOOL,      /* a flag without argument; env: 1/0, true/false, yes/no */
-    SAGE_OPT_LIST       /* repeatable; env: comma-separated */
+    SAGE_OPT_LIST,      /* repeatable; env: comma-separated */
+    SAGE_OPT_CHOICE     /* one of the words of arg ("text|json") */
 };
 
 enum sage_opt_flags {

@@ -87,15 +87,29 @@ int sage_stamp_write(const char *path, const struct sage_reader *r, int64_t veri
     return 0;
 }
 
+int sage_stamp_verify_reader(const char *path, const struct sage_reader *r, struct sage_err *err,
+                             struct sage_err *stamp_err)
+{
+    int64_t t = stamp_err ? sage_stamp_clock(r) : 0;
+    int rc = sage_reader_verify(r, err);
+    if (rc == 0 && stamp_err) {
+        stamp_err->code = 0;
+        sage_stamp_write(path, r, t, stamp_err);
+    }
+    return rc;
+}
+
 int sage_stamp_verify(const char *path, struct sage_err *err)
 {
     struct sage_reader *r;
+    struct sage_err serr = { 0 };
     int rc = sage_reader_open(path, 0, &r, err);
     if (rc < 0)
         return rc;
-    int64_t t = sage_stamp_clock(r);
-    if ((rc = sage_reader_verify(r, err)) == 0)
-        rc = sage_stamp_write(path, r, t, err);
+    if ((rc = sage_stamp_verify_reader(path, r, err, &serr)) == 0 && serr.code) {
+        *err = serr;
+        rc = -serr.code;
+    }
     sage_reader_close(r);
     return rc;
 }

@@ -33,8 +33,17 @@ int64_t sage_stamp_clock(const struct sage_reader *r);
 int sage_stamp_write(const char *path, const struct sage_reader *r, int64_t verify_start,
                      struct sage_err *err);
 
+/* Verifies every byte of r, opened from path, and with stamp_err given also
+ * stamps it (sage_stamp_clock before, sage_stamp_write after): the one
+ * sequence every verifier runs. Returns the verification's result; a stamp
+ * that could not be written leaves the reason in stamp_err->code/msg (0
+ * when written) and does not fail the call. */
+int sage_stamp_verify_reader(const char *path, const struct sage_reader *r, struct sage_err *err,
+                             struct sage_err *stamp_err);
+
 /* Opens path, verifies every byte and writes its stamp: what a tool that
- * has just written or fetched a file runs so that searchd starts at once. */
+ * has just written or fetched a file runs so that searchd starts at once.
+ * A stamp that cannot be written is an error here. */
 int sage_stamp_verify(const char *path, struct sage_err *err);
 
 #endif

@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "embed.h"
 #include "remote.h"
+#include "clock.h"
 
 #define MAX_INPUTS_CAP 4096u        /* config ceilings, against typos */
 #define MAX_CONCURRENCY 256u
@@ -413,7 +414,7 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
         goto out;
     }
     if (s->attempts == 1 || s->first_fail_ms == 0)
-        s->first_fail_ms = remote_now_ms();
+        s->first_fail_ms = sage_now_ms();
     if (vd == REMOTE_FATAL ||
         !remote_may_retry(&e->r, s->attempts, s->first_fail_ms, s->retry_after_ms, &delay)) {
         char request[64];
@@ -426,7 +427,7 @@ static int slot_done(struct embedder *e, struct slot *s, CURLcode cc, struct sag
         rc = remote_give_up(&e->r, err, s->attempts, request, why);
         goto out;
     }
-    s->due_ms = remote_now_ms() + delay;
+    s->due_ms = sage_now_ms() + delay;
 out:
     sage_free(v);
     return rc;
@@ -436,7 +437,7 @@ out:
  * the poll timeout (ms); *done when all work is over. */
 static int schedule(struct embedder *e, int *done, struct sage_err *err)
 {
-    double now = remote_now_ms(), wait = IDLE_POLL_MS;
+    double now = sage_now_ms(), wait = IDLE_POLL_MS;
     int rc = 0, busy = 0;
     for (unsigned i = 0; i < e->cfg.concurrency && rc == 0; i++) {
         struct slot *s = &e->slots[i];
@@ -637,7 +638,7 @@ int embed_add(struct embedder *e, uint64_t id, const char *text, size_t len, str
         int wake = !e->head || e->n_queued + 1 == e->cfg.max_inputs ||
                    (e->queued_tokens < e->cfg.max_tokens &&
                     e->queued_tokens + it->tokens >= e->cfg.max_tokens);
-        it->queued_ms = remote_now_ms();
+        it->queued_ms = sage_now_ms();
         if (e->tail)
             e->tail->next = it;
         else

@@ -39,6 +39,7 @@
 
 #include "alloc.h"
 #include "le.h"
+#include "clock.h"
 
 /* Frames, child to parent: u8 type, u32 page, u32 len (little-endian), then
  * len bytes. Pages arrive in order 1, 2, ... and 'D' ends a good run. */
@@ -343,13 +344,6 @@ struct run {
     size_t errhead_len, errtail_len;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int bad_frame(struct sage_err *err, const char *why, unsigned type)
 {
     return sage_err_set(err, SAGE_ECORRUPT, "pdf parser sent a bad frame (type 0x%02x): %s",
@@ -573,7 +567,7 @@ static int pump(struct run *r, int64_t deadline, struct sage_err *err)
     while (!r->done && !r->bad_pdf[0] && !r->frames_eof) {
         if (stderr_says_oom(r))
             return 2;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - (int64_t)sage_now_ms();
         if (left <= 0)
             return 1;
         struct pollfd fds[2] = { { .fd = r->ffd, .events = POLLIN },
@@ -606,7 +600,7 @@ static int reap_by(struct run *r, int64_t deadline)
 {
     int pfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
     while (!try_reap(r, 0)) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - (int64_t)sage_now_ms();
         if (left <= 0) {
             if (pfd >= 0)
                 close(pfd);
@@ -654,7 +648,7 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
     if ((!data && len) || !lim || lim->timeout_ms == 0 || lim->timeout_ms > INT32_MAX ||
         lim->max_pages == 0)
         return sage_err_set(err, SAGE_EINVAL, "extract_pdf: bad arguments or limits");
-    int64_t deadline = now_ms() + lim->timeout_ms;
+    int64_t deadline = (int64_t)sage_now_ms() + lim->timeout_ms;
     long page_size = sysconf(_SC_PAGESIZE);
     pid_t parent = getpid();
     if (lim->helper) {

@@ -130,11 +130,13 @@ int cmd_verify(struct cli *c)
     for (int i = 0; i < c->n_args; i++) {
         struct sage_err err = { 0 };
         struct sage_reader *r = NULL;
-        int64_t t = 0;
+        struct sage_err serr = { 0 };
         if (sage_reader_open(c->args[i], 0, &r, &err) < 0 ||
-            (t = sage_stamp_clock(r), sage_reader_verify(r, &err) < 0) ||
-            (c->v[OPT_STAMP].num && sage_stamp_write(c->args[i], r, t, &err) < 0)) {
+            sage_stamp_verify_reader(c->args[i], r, &err, c->v[OPT_STAMP].num ? &serr : NULL) < 0) {
             sage_log(SAGE_LOG_ERROR, "%s", err.msg);
+            status = 1;
+        } else if (serr.code) {
+            sage_log(SAGE_LOG_ERROR, "%s", serr.msg);
             status = 1;
         } else {
             printf("%s: ok%s\n", c->args[i], c->v[OPT_STAMP].num ? ", stamped" : "");

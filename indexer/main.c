@@ -68,7 +68,7 @@ static const struct sage_opt options[OPT__COUNT] = {
                         CMD_BUILD, "BYTES", "hard cap on a chunk's size" },
     [OPT_STEMMER] = { "stemmer", 0, "SAGE_STEMMER", SAGE_OPT_STR, "english", 0, 0, 0, CMD_BUILD,
                       "NAME", "Snowball stemmer (english, porter, ...) or none" },
-    [OPT_STOPWORDS] = { "stopwords", 0, "SAGE_STOPWORDS", SAGE_OPT_STR, "english", 0, 0, 0,
+    [OPT_STOPWORDS] = { "stopwords", 0, "SAGE_STOPWORDS", SAGE_OPT_CHOICE, "english", 0, 0, 0,
                         CMD_BUILD, "english|none", "stop words dropped at indexing and query time" },
     [OPT_JSON] = { "json", 0, NULL, SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_INFO | CMD_QUERY, NULL,
                    "print JSON instead of text" },
@@ -84,14 +84,14 @@ static const struct sage_opt options[OPT__COUNT] = {
                  "BM25 term-frequency saturation" },
     [OPT_B] = { "bm25-b", 0, "SAGE_BM25_B", SAGE_OPT_STR, "0.75", 0, 0, 0, CMD_QUERY, "X",
                 "BM25 length normalization, 0 to 1" },
-    [OPT_LOG_FORMAT] = { "log-format", 0, "SAGE_LOG_FORMAT", SAGE_OPT_STR, "text", 0, 0, 0,
+    [OPT_LOG_FORMAT] = { "log-format", 0, "SAGE_LOG_FORMAT", SAGE_OPT_CHOICE, "text", 0, 0, 0,
                          0, "text|json", "format of log lines on stderr" },
     [OPT_VERBOSE] = { "verbose", 'v', "SAGE_VERBOSE", SAGE_OPT_BOOL, NULL, 0, 1, 0, 0, NULL,
                       "log each file as it is indexed or skipped" },
     [OPT_STAMP] = { "stamp", 0, NULL, SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_VERIFY, NULL,
                     "record the successful check in a .FILE.verified stamp, so that "
                     "sage-searchd serves this version of the file without reading it again" },
-    [OPT_EMBEDDINGS] = { "embeddings", 0, "SAGE_EMBEDDINGS", SAGE_OPT_STR, "required", 0, 0, 0,
+    [OPT_EMBEDDINGS] = { "embeddings", 0, "SAGE_EMBEDDINGS", SAGE_OPT_CHOICE, "required", 0, 0, 0,
                          CMD_BUILD, "required|optional|off",
                          "with --embed-url: a failed embedding server fails the build "
                          "(required), leaves a lexical-only index (optional), or is not used" },
@@ -111,8 +111,8 @@ static const struct sage_opt options[OPT__COUNT] = {
     [OPT_EMBED_QUERY_PREFIX] = { "embed-query-prefix", 0, "SAGE_EMBED_QUERY_PREFIX", SAGE_OPT_STR,
                                  NULL, 0, 0, 0, CMD_BUILD, "TEXT",
                                  "recorded for queries (nomic: 'search_query: ')" },
-    [OPT_EMBED_NORMALIZE] = { "embed-normalize", 0, "SAGE_EMBED_NORMALIZE", SAGE_OPT_STR, "yes", 0, 0,
-                              0, CMD_BUILD, "yes|no", "L2-normalize vectors as they arrive" },
+    [OPT_EMBED_NORMALIZE] = { "embed-normalize", 0, "SAGE_EMBED_NORMALIZE", SAGE_OPT_CHOICE, "yes",
+                              0, 0, 0, CMD_BUILD, "yes|no", "L2-normalize vectors as they arrive" },
     [OPT_EMBED_BATCH] = { "embed-batch", 0, "SAGE_EMBED_BATCH", SAGE_OPT_INT, "32", 1, 4096, 0,
                           CMD_BUILD, "N", "inputs per request (TEI's default limit is 32)" },
     [OPT_EMBED_MAX_TOKENS] = { "embed-max-tokens", 0, "SAGE_EMBED_MAX_TOKENS", SAGE_OPT_INT, "16384",
@@ -130,7 +130,7 @@ static const struct sage_opt options[OPT__COUNT] = {
     [OPT_REUSE] = { "reuse", 0, "SAGE_REUSE", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD,
                     "PREVIOUS.sage", "take the vectors of chunks whose text is unchanged from a "
                     "previous index built with the same embedding settings" },
-    [OPT_OCR] = { "ocr", 0, "SAGE_OCR", SAGE_OPT_STR, "on", 0, 0, 0, CMD_BUILD, "on|off",
+    [OPT_OCR] = { "ocr", 0, "SAGE_OCR", SAGE_OPT_CHOICE, "on", 0, 0, 0, CMD_BUILD, "on|off",
                   "read PDF pages without a text layer: with --ocr-url's server, else tesseract" },
     [OPT_OCR_URL] = { "ocr-url", 0, "SAGE_OCR_URL", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "URL",
                       "OpenAI-compatible vision server (olmOCR on vLLM); none: local tesseract" },
@@ -236,11 +236,6 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *lf = c.v[OPT_LOG_FORMAT].str;
-    if (strcmp(lf, "text") != 0 && strcmp(lf, "json") != 0) {
-        fprintf(stderr, "sage-indexer %s: --log-format: expected text or json, got '%s'\n",
-                commands[ci].name, lf);
-        goto out;
-    }
     sage_log_setup("sage-indexer", c.v[OPT_VERBOSE].num ? SAGE_LOG_DEBUG : SAGE_LOG_INFO,
                    strcmp(lf, "json") == 0);
     c.args = argv + 1 + first;

@@ -4,13 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "clock.h"
 
 void progress_init(struct progress *p, uint64_t total_files, uint64_t total_bytes, int quiet)
 {
@@ -19,7 +13,7 @@ void progress_init(struct progress *p, uint64_t total_files, uint64_t total_byte
     p->total_files = total_files;
     p->total_bytes = total_bytes;
     p->files = p->bytes = 0;
-    p->start = p->last = now();
+    p->start = p->last = sage_now_ms() / 1e3;
 }
 
 static void show(struct progress *p, double t)
@@ -38,7 +32,7 @@ void progress_step(struct progress *p, uint64_t n)
     p->bytes += n;
     if (p->quiet)
         return;
-    double t = now();
+    double t = sage_now_ms() / 1e3;
     if (t - p->last >= (p->tty ? 0.1 : 5.0)) {
         p->last = t;
         show(p, t);

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "log.h"
 #include "search.h"
+#include "clock.h"
 
 struct q {
     struct sage_reader *r;
@@ -20,13 +21,6 @@ struct q {
     struct sage_search_opts o;
     const char *library;            /* --library, added as a library: filter */
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* The query words of the command line, joined, with --library as a filter. */
 static char *join_args(const char *library, char **a, int n)
@@ -192,7 +186,7 @@ int cmd_query(struct cli *c)
         fprintf(stderr, "sage-indexer query: --bm25-k1 must be in (0, 100] and --bm25-b in (0, 1]\n");
         goto usage;
     }
-    double t0 = now_ms();
+    double t0 = sage_now_ms();
     if (sage_reader_open(c->args[0], 0, &q.r, &err) < 0 ||
         sage_searcher_open(q.r, &q.s, &err) < 0 || sage_searcher_tokenizer(q.s, &q.tk, &err) < 0)
         goto fail;
@@ -215,7 +209,7 @@ int cmd_query(struct cli *c)
             goto fail;
         json_array_append_new(hits, h);
     }
-    double took = now_ms() - t0;
+    double took = sage_now_ms() - t0;
     if (json) {
         out = json_pack("{s:s, s:I, s:b, s:f, s:O}", "query", text, "total", (json_int_t)res.total,
                         "total_exact", res.total_exact, "took_ms", took, "results", hits);

@@ -14,15 +14,9 @@
 
 #include "alloc.h"
 #include "remote.h"
+#include "clock.h"
 
 #define MAX_KEY_FILE 4096
-
-double remote_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -258,7 +252,7 @@ int remote_may_retry(struct remote *r, unsigned attempts, double first_fail_ms,
     *delay = remote_backoff_ms(r->p.backoff_ms, r->p.backoff_max_ms, attempts, retry_after_ms,
                                &r->rng);
     pthread_mutex_unlock(&r->mu);
-    return remote_now_ms() + *delay - first_fail_ms <= r->p.retry_budget_ms;
+    return sage_now_ms() + *delay - first_fail_ms <= r->p.retry_budget_ms;
 }
 
 /* Counts a request about to be sent. */
@@ -308,7 +302,7 @@ int remote_init(struct remote *r, const char *what, char *url, const char *api_k
     r->what = what;
     r->url = url;
     r->p = *retry;
-    r->rng = ((uint64_t)remote_now_ms() * 2654435761u) ^ (uint64_t)getpid() ^ (uintptr_t)r;
+    r->rng = ((uint64_t)sage_now_ms() * 2654435761u) ^ (uint64_t)getpid() ^ (uintptr_t)r;
     pthread_mutex_init(&r->mu, NULL);
     r->mu_ready = 1;
     if (!url)
@@ -372,7 +366,7 @@ int remote_post(struct remote *r, CURL *h, const char *body, size_t len, struct 
         if (vd == REMOTE_OK)
             break;
         if (first_fail == 0)
-            first_fail = remote_now_ms();
+            first_fail = sage_now_ms();
         if (vd == REMOTE_FATAL ||
             !remote_may_retry(r, attempts, first_fail, retry_after_ms, &delay)) {
             rc = remote_give_up(r, err, attempts, request, why);

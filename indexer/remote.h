@@ -57,9 +57,6 @@ struct remote {
 
 enum remote_verdict { REMOTE_OK, REMOTE_RETRY, REMOTE_FATAL };
 
-/* CLOCK_MONOTONIC in milliseconds. */
-double remote_now_ms(void);
-
 /* curl_global_init, once per process; call before starting threads. */
 int remote_curl_ready(struct sage_err *err);
 

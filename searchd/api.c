@@ -12,16 +12,10 @@
 #include "request.h"
 #include "search.h"
 #include "server.h"
+#include "clock.h"
 
 #define MARK_OPEN "\x01"
 #define MARK_CLOSE "\x02"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int method_is(struct mg_connection *c, const char *m)
 {
@@ -82,7 +76,7 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
     struct sage_tokenizer *tk = NULL;
     json_t *hits = NULL;
     int status;
-    double t0 = now_ms();
+    double t0 = sage_now_ms();
     struct snapshot *snap = registry_acquire(app->reg, rq->index);
     if (!snap)
         return rq->index ? send_error(c, 404, "unknown_index", NULL, "no index named '%s'",
@@ -131,7 +125,7 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
     status = send_json(c, 200, json_pack("{s:s, s:I, s:s, s:I, s:b, s:I, s:I, s:f, s:O}",
         "index", snap->name, "generation", (json_int_t)snap->generation, "query", rq->q,
         "total", (json_int_t)res.total, "total_exact", res.total_exact,
-        "k", (json_int_t)rq->k, "offset", (json_int_t)rq->offset, "took_ms", now_ms() - t0,
+        "k", (json_int_t)rq->k, "offset", (json_int_t)rq->offset, "took_ms", sage_now_ms() - t0,
         "hits", hits));
 out:
     json_decref(hits);

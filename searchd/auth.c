@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "clock.h"
 
 #define BUCKETS 4096        /* clients tracked at once */
 
@@ -109,12 +110,10 @@ enum auth_result auth_check(const struct auth *a, const char *header, int admin)
 
 double auth_rate_take(struct auth *a, const char *client)
 {
-    struct timespec ts;
     double wait = 0;
     if (a->rate <= 0)
         return 0;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    double now = sage_now_ms() / 1e3;
     size_t h = (size_t)XXH3_64bits(client, strlen(client)) % BUCKETS, slot = h, oldest = h;
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < 8; i++) {        /* a short probe; then recycle the oldest */

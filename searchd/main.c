@@ -59,9 +59,9 @@ static const struct sage_opt options[O__COUNT] = {
                        "log one JSON line per request (no keys, no bodies)" },
     [O_PORT_FILE] = { "port-file", 0, "SAGE_PORT_FILE", SAGE_OPT_STR, NULL, 0, 0, 0, 0, "FILE",
                       "write the bound port here once listening" },
-    [O_LOG_FORMAT] = { "log-format", 0, "SAGE_LOG_FORMAT", SAGE_OPT_STR, "text", 0, 0, 0, 0,
+    [O_LOG_FORMAT] = { "log-format", 0, "SAGE_LOG_FORMAT", SAGE_OPT_CHOICE, "text", 0, 0, 0, 0,
                        "text|json", "format of log lines on stderr" },
-    [O_VERIFY] = { "verify", 0, "SAGE_VERIFY", SAGE_OPT_STR, "stamp", 0, 0, 0, 0, "stamp|always",
+    [O_VERIFY] = { "verify", 0, "SAGE_VERIFY", SAGE_OPT_CHOICE, "stamp", 0, 0, 0, 0, "stamp|always",
                    "read every byte of a file before serving it: once per file version "
                    "(kept in a .NAME.verified stamp), or at every load" },
 };
@@ -112,16 +112,8 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *lf = v[O_LOG_FORMAT].str;
-    if (strcmp(lf, "text") != 0 && strcmp(lf, "json") != 0) {
-        fprintf(stderr, "sage-searchd: --log-format: expected text or json, got '%s'\n", lf);
-        goto out;
-    }
     sage_log_setup("sage-searchd", SAGE_LOG_INFO, strcmp(lf, "json") == 0);
     const char *vm = v[O_VERIFY].str;
-    if (strcmp(vm, "stamp") != 0 && strcmp(vm, "always") != 0) {
-        fprintf(stderr, "sage-searchd: --verify: expected stamp or always, got '%s'\n", vm);
-        goto out;
-    }
     if (!v[O_INDEX_DIR].str) {
         fprintf(stderr, "sage-searchd: --index-dir is required\n");
         goto out;

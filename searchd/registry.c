@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "log.h"
 #include "mpjson.h"
 #include "stamp.h"
@@ -158,19 +159,15 @@ static struct snapshot *load(const struct registry *reg, const char *name, const
     /* Every byte is verified before the first request sees it, unless a
      * stamp says this very version of the file (same inode, size, mtime and
      * ctime, fstat'ed through the descriptor that was mapped) already was. */
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = sage_now_ms();
     if (sage_reader_open(file, 0, &s->reader, &err) < 0)
         goto refuse;
     s->stamped = !reg->verify_always && sage_stamp_valid(file, s->reader);
-    if (!s->stamped) {
-        int64_t t = sage_stamp_clock(s->reader);
-        if (sage_reader_verify(s->reader, &err) < 0)
-            goto refuse;
-        struct sage_err serr;
-        if (sage_stamp_write(file, s->reader, t, &serr) < 0)
-            sage_log(SAGE_LOG_DEBUG, "index '%s': no verification stamp: %s", name, serr.msg);
-    }
+    struct sage_err serr = { 0 };
+    if (!s->stamped && sage_stamp_verify_reader(file, s->reader, &err, &serr) < 0)
+        goto refuse;
+    if (serr.code)
+        sage_log(SAGE_LOG_DEBUG, "index '%s': no verification stamp: %s", name, serr.msg);
     /* a swap decompresses everything before publishing, so that neither a
      * bad table nor its decoding time reaches a request; the first scan
      * leaves that to the watcher thread, so the daemon is ready at once */
@@ -178,8 +175,7 @@ static struct snapshot *load(const struct registry *reg, const char *name, const
         (__atomic_load_n(&reg->warm_on_load, __ATOMIC_ACQUIRE) &&
          sage_searcher_warm(s->searcher, &err) < 0))
         goto refuse;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    s->load_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    s->load_ms = sage_now_ms() - t0;
     s->refs = 1;
     s->size = size;
     s->build = load_build(s->reader);
@@ -478,16 +474,14 @@ static void warm_all(struct registry *reg)
     struct snapshot **all = registry_acquire_all(reg, &n);
     for (size_t i = 0; all && i < n; i++) {
         struct sage_err err = { 0 };
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double t0 = sage_now_ms();
         if (sage_searcher_warm(all[i]->searcher, &err) < 0) {
             sage_log(SAGE_LOG_ERROR, "index '%s' from '%s': %s", all[i]->name, all[i]->file,
                      err.msg);
             continue;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
         sage_log(SAGE_LOG_DEBUG, "index '%s': document table decoded in %.1f ms", all[i]->name,
-                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+                 sage_now_ms() - t0);
     }
     registry_release_all(all, n);
 }

@@ -14,17 +14,11 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "clock.h"
 
 /* civetweb runs a request's callbacks and handler on one worker thread, so
  * the start time and route can live in thread-local storage. */
 static __thread double req_start;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct app *conn_app(const struct mg_connection *c)
 {
@@ -162,7 +156,7 @@ static int begin_request(struct mg_connection *c)
 {
     struct app *app = conn_app(c);
     const struct mg_request_info *ri = mg_get_request_info(c);
-    req_start = now_s();
+    req_start = (sage_now_ms() / 1e3);
     __atomic_add_fetch(&app->in_flight, 1, __ATOMIC_ACQ_REL);
     if (__atomic_load_n(&app->draining, __ATOMIC_ACQUIRE))
         return send_error(c, 503, "shutting_down", "Connection: close\r\n",
@@ -200,7 +194,7 @@ static void end_request(const struct mg_connection *c, int status)
 {
     struct app *app = conn_app(c);
     const struct mg_request_info *ri = mg_get_request_info(c);
-    double took = now_s() - req_start;
+    double took = (sage_now_ms() / 1e3) - req_start;
     __atomic_sub_fetch(&app->in_flight, 1, __ATOMIC_ACQ_REL);
     metrics_request(app->metrics, metrics_route(ri->local_uri), status, took);
     if (app->cfg.access_log) {
@@ -313,9 +307,9 @@ int server_start(struct app *app)
 void server_stop(struct app *app)
 {
     /* mg_stop drops the answers handlers are still writing: drain first */
-    double end = now_s() + (double)app->cfg.request_timeout_ms / 1e3;
+    double end = (sage_now_ms() / 1e3) + (double)app->cfg.request_timeout_ms / 1e3;
     __atomic_store_n(&app->draining, 1, __ATOMIC_RELEASE);
-    while (app->ctx && __atomic_load_n(&app->in_flight, __ATOMIC_ACQUIRE) > 0 && now_s() < end) {
+    while (app->ctx && __atomic_load_n(&app->in_flight, __ATOMIC_ACQUIRE) > 0 && (sage_now_ms() / 1e3) < end) {
         struct timespec ts = { 0, 5000000 };
         nanosleep(&ts, NULL);
     }

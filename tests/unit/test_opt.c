@@ -271,6 +271,50 @@ static void test_int_errors_name_the_source(void **state)
     release(&p);
 }
 
+/* A CHOICE option takes one of the words of its arg, and a bad value is
+ * refused naming the source and every word. */
+static void test_choices(void **state)
+{
+    (void)state;
+    static const struct sage_opt c[2] = {
+        { .name = "mode", .env = "SAGE_T_MODE", .type = SAGE_OPT_CHOICE, .def = "on",
+          .arg = "on|off", .help = "two words" },
+        { .name = "way", .type = SAGE_OPT_CHOICE, .arg = "required|optional|off",
+          .help = "three words" },
+    };
+    static const char *const good[] = { "on", "off" }, *const bad[] = { "o", "onn", "ON", "" };
+    for (size_t i = 0; i < 2; i++) {
+        struct sage_optval v[2];
+        struct sage_err err = { 0 };
+        char *argv[] = { (char *)"prog", (char *)"--mode", (char *)good[i], NULL };
+        int first = 0;
+        assert_int_equal(sage_opt_parse(c, 2, 1, v, 3, argv, &first, &err), 0);
+        assert_string_equal(v[0].str, good[i]);
+        sage_opt_release(v, 2);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        struct sage_optval v[2];
+        struct sage_err err = { 0 };
+        char *argv[] = { (char *)"prog", (char *)"--mode", (char *)bad[i], NULL };
+        int first = 0;
+        assert_int_equal(sage_opt_parse(c, 2, 1, v, 3, argv, &first, &err), -SAGE_EINVAL);
+        assert_non_null(strstr(err.msg, "--mode: expected on or off, got"));
+        sage_opt_release(v, 2);
+    }
+    struct sage_optval v[2];
+    struct sage_err err = { 0 };
+    char *argv[] = { (char *)"prog", (char *)"--way", (char *)"sometimes", NULL };
+    int first = 0;
+    setenv("SAGE_T_MODE", "maybe", 1);
+    assert_int_equal(sage_opt_parse(c, 2, 1, v, 1, argv, &first, &err), -SAGE_EINVAL);
+    assert_non_null(strstr(err.msg, "SAGE_T_MODE: expected on or off, got 'maybe'"));
+    sage_opt_release(v, 2);
+    unsetenv("SAGE_T_MODE");
+    assert_int_equal(sage_opt_parse(c, 2, 1, v, 3, argv, &first, &err), -SAGE_EINVAL);
+    assert_non_null(strstr(err.msg, "--way: expected required, optional or off, got 'sometimes'"));
+    sage_opt_release(v, 2);
+}
+
 static void test_lists(void **state)
 {
     (void)state;
@@ -468,6 +512,7 @@ int main(void)
         T(test_booleans),
         T(test_int_errors_name_the_source),
         T(test_lists),
+        T(test_choices),
         T(test_unknown_and_missing),
         T(test_help),
         T(test_positional_arguments),
