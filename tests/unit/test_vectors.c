@@ -5,6 +5,7 @@
 
 #include <math.h>
 
+#include "kernels.h"
 #include "le.h"
 #include "reader.h"
 #include "vectors.h"
@@ -160,6 +161,34 @@ static void test_refusals(void **state)
     sage_reader_close(rd);
 }
 
+/* The dot products against plain loops, at lengths around the vector
+ * widths (tails included) and at the extremes of int8. */
+static void test_kernels(void **state)
+{
+    (void)state;
+    float fa[200], fb[200];
+    int8_t ia[200], ib[200];
+    for (int i = 0; i < 200; i++) {
+        fa[i] = (float)sin(i * 0.37) * 3.0f;
+        fb[i] = (float)cos(i * 0.11) - 0.25f;
+        ia[i] = (int8_t)(i % 2 ? -127 + (i * 37) % 255 : (i * 91) % 255 - 127);
+        ib[i] = (int8_t)(i % 3 ? 127 : -128);
+    }
+    static const size_t lens[] = { 0, 1, 7, 8, 15, 16, 31, 32, 33, 63, 64, 65, 127, 128, 200 };
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+        size_t n = lens[k];
+        double want = 0;
+        int32_t want_i = 0;
+        for (size_t i = 0; i < n; i++) {
+            want += (double)fa[i] * fb[i];
+            want_i += (int32_t)ia[i] * ib[i];
+        }
+        assert_true(fabs(sage_dot_f32(fa, fb, n) - want) <= 1e-4 * (1 + fabs(want)));
+        assert_int_equal(sage_dot_i8(ia, ib, n), want_i);
+    }
+    assert_non_null(sage_kernels_isa());
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, ut_scratch_setup, ut_scratch_teardown)
 
 int main(void)
@@ -167,6 +196,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_round_trip),
         T(test_refusals),
+        cmocka_unit_test(test_kernels),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, NULL, NULL);
