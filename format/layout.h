@@ -77,7 +77,8 @@ enum sage_section_kind {
     SAGE_SECTION_LEXICON = 8,   /* sorted terms, front-coded blocks with a block index */
     SAGE_SECTION_VECTORS = 9,   /* per chunk: f32 row, int8 row and scale, text hash (1.2) */
     SAGE_SECTION_CHUNK_META = 10,   /* per chunk: page and heading, apart from the text (1.2) */
-    SAGE_SECTION_KIND_MAX_KNOWN = 10
+    SAGE_SECTION_OCR_PAGES = 12,    /* text read by OCR, by page image digest and engine (1.2) */
+    SAGE_SECTION_KIND_MAX_KNOWN = 12
 };
 
 /* Name of a known kind ("build"), or NULL. */

@@ -27,6 +27,8 @@
 #include "cli.h"
 #include "embed.h"
 #include "ocr.h"
+
+#include <tesseract/capi.h>
 #include "crawl.h"
 #include "extract_text.h"
 #include "progress.h"
@@ -34,6 +36,7 @@
 #include "le.h"
 #include "log.h"
 #include "mpjson.h"
+#include "ocrpages.h"
 #include "rectab.h"
 #include "stamp.h"
 #include "tmpfile.h"
@@ -64,7 +67,12 @@ struct build {
     uint64_t shard_i, shard_n;  /* shard_n 0: no sharding */
     uint64_t n_docs, n_bytes, n_skipped, n_failed, n_dupes, n_chunks, n_ocr;
     uint64_t n_ocr_pages;       /* pages whose text came from OCR */
+    uint64_t n_ocr_reused;      /* of those, pages whose text --reuse held */
     struct ocr_client *ocr;     /* --ocr-url: pages go to this server; NULL: local */
+    char ocr_engine[160];       /* what reads pages: "tesseract VERSION" or "server MODEL" */
+    struct ocr_out *ocr_out;    /* every page read, for the next --reuse */
+    struct sage_ocrpages prev_ocr;  /* --reuse: the pages the previous index read */
+    uint8_t *ocr_known;         /* their digests for this engine, sorted */
     json_t *skipped;            /* [{path, reason}], the first SKIPPED_LISTED */
     json_t *report;             /* every file, when --report */
     struct seen *seen;          /* content hash -> document, open addressing */
@@ -85,12 +93,19 @@ struct build {
     char spill_dir[PATH_MAX];   /* where temporary files go */
     uint32_t emb_flags;         /* of the VECTORS section */
     json_t *emb_record;         /* the build record's "embedding" */
-    struct sage_reader *prev;   /* --reuse: the previous index, when its settings match */
-    struct sage_vectors prev_vecs;
+    struct sage_reader *prev;   /* --reuse: the previous index */
+    struct sage_vectors prev_vecs;  /* its vectors, when their settings match */
     uint64_t *prev_slots;       /* open addressing: row + 1 by text hash; 0 empty */
     size_t prev_mask;
     uint64_t n_reused, n_embedded;  /* vectors taken from --reuse, and sent to the server */
     struct sage_err emb_err;    /* the first embedding failure */
+};
+
+/* The text of each page read by OCR, written to the index for the next
+ * build's --reuse; extraction threads add to it. */
+struct ocr_out {
+    pthread_mutex_t lock;
+    struct sage_ocrpages_builder pages;
 };
 
 static void report(struct build *b, const char *path, const char *status, const char *reason,
@@ -235,8 +250,10 @@ struct doc_ctx {
     struct sage_err *err;
 };
 
+static const char *const source_names[] = { "text", "ocr-local", "ocr-remote" };
+
 static int on_chunk(void *ctx, const char *text, size_t len, const char *heading, uint32_t page,
-                    uint32_t ordinal)
+                    uint8_t source, uint32_t ordinal)
 {
     struct doc_ctx *d = ctx;
     struct build *b = d->b;
@@ -259,6 +276,8 @@ static int on_chunk(void *ctx, const char *text, size_t len, const char *heading
     json_t *j = json_pack("{s:I, s:I, s:I, s:s%, s:s?}", "doc", (json_int_t)d->doc,
                           "ordinal", (json_int_t)ordinal, "page", (json_int_t)page,
                           "text", text, len, "heading", heading);
+    if (j && source != SOURCE_TEXT && source < sizeof(source_names) / sizeof(source_names[0]))
+        json_object_set_new(j, "source", json_string(source_names[source]));
     if (!j)
         return sage_err_set(d->err, SAGE_ENOMEM, "cannot encode chunk");
     sage_put32(pair, d->doc);
@@ -650,48 +669,65 @@ static int in_shard(const struct build *b, const char *library, const char *path
     return h % b->shard_n == b->shard_i;
 }
 
-/* Extracts one file's bytes into units. path is the document's path within
- * its library ("dir/a.md", "docs.zip!/inner/b.html"); disp is where the
- * operator finds it, for messages and the report. Returns -1 only when out
- * of memory; bad files become skip or fail units. */
-/* Sends the page images a PDF child rendered (PDF_OCR_IMAGES) to the OCR
- * server and adds their text in page order. A page the server cannot read
- * after its retries stays without text (counted as needing OCR, the first
- * reason kept in why); only running out of memory is an error. */
-static int ocr_images(const struct build *b, struct extracted *x, char *why, size_t why_len,
-                      struct sage_err *err)
+/* Turns the pages a PDF child found without a text layer into text: what
+ * tesseract read in the child, the text --reuse holds for the same image
+ * and engine, or what the OCR server reads from the PNG; then adds it in
+ * page order and records it for the next build's --reuse. A page the
+ * server cannot read after its retries stays without text (counted as
+ * needing OCR, the first reason kept in why); only running out of memory is
+ * an error. */
+static int ocr_resolve(const struct build *b, struct extracted *x, char *why, size_t why_len,
+                       struct sage_err *err)
 {
     int rc = 0;
-    for (size_t i = 0; i < x->n_images && rc == 0; i++) {
-        struct page_image *im = &x->images[i];
+    for (size_t i = 0; i < x->n_ocr && rc == 0; i++) {
+        const struct ocr_request *q = &x->ocr[i];
+        const char *text = q->text;
+        size_t len = q->text_len;
+        char *owned = NULL;
+        int reused = 0;
         struct sage_err e = { 0 };
-        char *text = NULL;
-        size_t len = 0;
-        if (ocr_page(b->ocr, im->png, im->len, &text, &len, &e) < 0) {
-            if (e.code == SAGE_ENOMEM)
-                rc = sage_err_set(err, SAGE_ENOMEM, "%s", e.msg);
+        if (!text && b->prev_ocr.n &&
+            sage_ocrpages_find(&b->prev_ocr, q->hash, b->ocr_engine, &text, &len))
+            reused = 1;
+        else if (!text && q->png && b->ocr) {
+            if (ocr_page(b->ocr, q->png, q->png_len, &owned, &len, &e) < 0) {
+                if (e.code == SAGE_ENOMEM)
+                    rc = sage_err_set(err, SAGE_ENOMEM, "%s", e.msg);
+                if (!why[0])
+                    snprintf(why, why_len, "%.*s", (int)(why_len - 1), e.msg);
+            }
+            text = owned;
+        }
+        if (!text) {
             x->n_ocr_pages++;
-            if (!why[0])
-                snprintf(why, why_len, "%.*s", (int)(why_len - 1), e.msg);
             continue;
         }
         size_t before = x->n_blocks;
-        rc = extracted_add(x, text, len, NULL, im->page, err);
-        sage_free(text);
-        if (rc == 0 && x->n_blocks > before)
+        rc = extracted_add_source(x, text, len, NULL, q->page,
+                                  b->ocr ? SOURCE_OCR_REMOTE : SOURCE_OCR_LOCAL, err);
+        if (rc == 0 && x->n_blocks > before) {
             x->n_ocr_done++;
-        else if (rc == 0)
+            x->n_ocr_reused += (uint32_t)reused;
+        } else if (rc == 0) {
             x->n_ocr_pages++;
+        }
+        if (rc == 0) {
+            pthread_mutex_lock(&b->ocr_out->lock);
+            rc = sage_ocrpages_add(&b->ocr_out->pages, q->hash, b->ocr_engine, text, len, err);
+            pthread_mutex_unlock(&b->ocr_out->lock);
+        }
+        sage_free(owned);
     }
-    for (size_t i = 0; i < x->n_images; i++)
-        sage_free(x->images[i].png);
-    sage_free(x->images);
-    x->images = NULL;
-    x->n_images = 0;
+    extracted_drop_ocr(x);
     extracted_sort_pages(x);
     return rc;
 }
 
+/* Extracts one file's bytes into units. path is the document's path within
+ * its library ("dir/a.md", "docs.zip!/inner/b.html"); disp is where the
+ * operator finds it, for messages and the report. Returns -1 only when out
+ * of memory; bad files become skip or fail units. */
 static int extract_bytes(struct xctx *c, const char *disp, const char *path, const uint8_t *data,
                          size_t len, unsigned depth, struct archive_budget *budget)
 {
@@ -745,8 +781,8 @@ static int extract_bytes(struct xctx *c, const char *disp, const char *path, con
     char ocr_fail[160] = "";
     if (pdf) {
         rc = extract_pdf(data, len, &b->plim, &x, &err);
-        if (rc == 0 && x.n_images)
-            rc = ocr_images(b, &x, ocr_fail, sizeof(ocr_fail), &err);
+        if (rc == 0 && x.n_ocr)
+            rc = ocr_resolve(b, &x, ocr_fail, sizeof(ocr_fail), &err);
     } else if (html && (text || strncmp(mime, "application/xhtml", 17) == 0)) {
         rc = extract_html(data, len, &x, &err);
     } else if (!text || memchr(data, 0, len)) {
@@ -812,6 +848,7 @@ static int commit_unit(struct build *b, const char *library, struct unit *u)
         break;
     }
     b->n_ocr_pages += u->x.n_ocr_done;
+    b->n_ocr_reused += u->x.n_ocr_reused;
     if (u->reason) {
         b->n_ocr++;
         if (!b->quiet)
@@ -1145,6 +1182,7 @@ static int write_index(struct build *b, const char *out, const uint8_t *rec, siz
         (rc = sage_writer_end(w, err)) < 0 ||
         (rc = sage_chunkstore_write(&b->text, w, err)) < 0 ||
         (rc = sage_chunkmeta_write(&b->meta, w, err)) < 0 ||
+        (rc = sage_ocrpages_write(&b->ocr_out->pages, w, err)) < 0 ||
         (b->vec_fd >= 0 && b->n_chunks &&
          (rc = sage_vectors_write(w, b->n_chunks, b->emb_dim, b->emb_flags, vector_row, b,
                                   err)) < 0) ||
@@ -1177,26 +1215,34 @@ static const char *rec_str(json_t *o, const char *key)
     return v ? v : "";
 }
 
-/* --reuse: maps the previous index and indexes its vectors by text hash,
- * when it was embedded with the same model, dimension, prefixes and
- * normalization (otherwise every chunk is embedded again, with a warning).
- * -1 when the file cannot be used at all. */
-static int reuse_open(struct build *b, const struct cli *c, struct embed_config *ec)
+/* --reuse: maps and verifies the previous index and decodes its build
+ * record (*rec). -1 when the file cannot be used at all. */
+static int reuse_open(struct build *b, const char *path, json_t **rec)
 {
-    const char *path = c->v[OPT_REUSE].str;
     struct sage_err err = { 0 };
     struct sage_bytes rb = { 0 };
-    json_t *rec = NULL;
     const struct sage_section *bs;
     if (sage_reader_open(path, SAGE_OPEN_VERIFY, &b->prev, &err) < 0 ||
         !(bs = sage_reader_find(b->prev, SAGE_SECTION_BUILD)) ||
         sage_reader_load(b->prev, bs, 16u << 20, &rb, &err) < 0 ||
-        sage_mpjson_decode(rb.data, rb.len, &rec, &err) < 0) {
+        sage_mpjson_decode(rb.data, rb.len, rec, &err) < 0) {
         sage_log(SAGE_LOG_ERROR, "--reuse '%s': %s", path, err.msg[0] ? err.msg : "no build record");
         sage_bytes_release(&rb);
         return -1;
     }
     sage_bytes_release(&rb);
+    return 0;
+}
+
+/* Indexes the previous index's vectors by text hash when it was embedded
+ * with the same model, dimension, prefixes and normalization (otherwise
+ * every chunk is embedded again, with a warning). -1 when out of memory. */
+static int reuse_vectors(struct build *b, const char *path, struct embed_config *ec)
+{
+    struct sage_err err = { 0 };
+    json_t *rec = NULL;
+    if (reuse_open(b, path, &rec) < 0)
+        return -1;
     json_t *e = json_object_get(rec, "embedding");
     const char *why = NULL;
     if (sage_vectors_open(&b->prev_vecs, b->prev, &err) < 0)
@@ -1212,8 +1258,6 @@ static int reuse_open(struct build *b, const struct cli *c, struct embed_config 
     json_decref(rec);
     if (why) {
         sage_log(SAGE_LOG_WARN, "--reuse '%s': not reusing its vectors: %s", path, why);
-        sage_reader_close(b->prev);
-        b->prev = NULL;
         memset(&b->prev_vecs, 0, sizeof(b->prev_vecs));
         return 0;
     }
@@ -1236,18 +1280,66 @@ static int reuse_open(struct build *b, const struct cli *c, struct embed_config 
     return 0;
 }
 
+/* Takes the text the previous index read from page images with this
+ * build's OCR engine: PDF children skip pages whose digest it holds, and
+ * ocr_resolve takes their text from it. -1 on failure. */
+static int reuse_ocr(struct build *b, const char *path)
+{
+    struct sage_err err = { 0 };
+    size_t n = 0;
+    int rc;
+    json_t *rec = NULL;
+    if (!b->prev && reuse_open(b, path, &rec) < 0)
+        return -1;
+    json_decref(rec);
+    if ((rc = sage_ocrpages_open(&b->prev_ocr, b->prev, &err)) < 0) {
+        if (rc != -SAGE_ENOTFOUND)
+            sage_log(SAGE_LOG_WARN, "--reuse '%s': not reusing its OCR text: %s", path, err.msg);
+        return 0;
+    }
+    if (sage_ocrpages_digests(&b->prev_ocr, b->ocr_engine, &b->ocr_known, &n, &err) < 0) {
+        sage_log(SAGE_LOG_ERROR, "--reuse '%s': %s", path, err.msg);
+        return -1;
+    }
+    if (n == 0) {
+        sage_log(SAGE_LOG_INFO, "--reuse '%s': no pages read by %s", path, b->ocr_engine);
+        return 0;
+    }
+    /* an exec'd PDF child reads the digests from a file it inherits */
+    int fd = sage_tmpfile_open(b->spill_dir, &err);
+    size_t done = 0;
+    while (fd >= 0 && done < 16 * n) {
+        ssize_t k = write(fd, b->ocr_known + done, 16 * n - done);
+        if (k <= 0)
+            break;
+        done += (size_t)k;
+    }
+    if (fd < 0 || done < 16 * n) {
+        sage_log(SAGE_LOG_ERROR, "--reuse '%s': cannot store page digests: %s", path,
+                 fd < 0 ? err.msg : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    b->plim.ocr_known = b->ocr_known;
+    b->plim.n_ocr_known = n;
+    b->plim.ocr_known_fd = fd;
+    return 0;
+}
+
 /* OCR of pages without a text layer: by the server of --ocr-url when one
  * is given (the PDF child renders PNGs), else by tesseract inside the PDF
  * child; --ocr off leaves them counted as needing OCR. 0, or the exit
  * status. */
 static int ocr_configure(struct build *b, const struct cli *c)
 {
-    const char *mode = c->v[OPT_OCR].str;
+    const char *mode = c->v[OPT_OCR].str, *reuse = c->v[OPT_REUSE].str;
     if (strcmp(mode, "off") == 0)
         return 0;
     if (!c->v[OPT_OCR_URL].str) {
         b->plim.ocr = PDF_OCR_LOCAL;
-        return 0;
+        snprintf(b->ocr_engine, sizeof(b->ocr_engine), "tesseract %s eng", TessVersion());
+        return reuse && reuse_ocr(b, reuse) < 0 ? 1 : 0;
     }
     struct ocr_config oc;
     struct sage_err err = { 0 };
@@ -1263,7 +1355,8 @@ static int ocr_configure(struct build *b, const struct cli *c)
         return err.code == SAGE_EINVAL ? 2 : 1;
     }
     b->plim.ocr = PDF_OCR_IMAGES;
-    return 0;
+    snprintf(b->ocr_engine, sizeof(b->ocr_engine), "server %s", oc.model ? oc.model : "");
+    return reuse && reuse_ocr(b, reuse) < 0 ? 1 : 0;
 }
 
 /* Starts the embedder when --embed-url is given (and --embeddings is not
@@ -1272,8 +1365,6 @@ static int embed_configure(struct build *b, const struct cli *c)
 {
     const char *mode = c->v[OPT_EMBEDDINGS].str, *norm = c->v[OPT_EMBED_NORMALIZE].str;
     struct sage_err err = { 0 };
-    if (c->v[OPT_REUSE].str && !c->v[OPT_EMBED_URL].str)
-        return usage_error("%s", "--reuse needs --embed-url");
     if (!c->v[OPT_EMBED_URL].str || strcmp(mode, "off") == 0)
         return 0;
     if (!c->v[OPT_EMBED_MODEL].str)
@@ -1295,7 +1386,7 @@ static int embed_configure(struct build *b, const struct cli *c)
     ec.retry.max_attempts = (unsigned)c->v[OPT_EMBED_RETRIES].num;
     ec.retry.retry_budget_ms = (unsigned)c->v[OPT_EMBED_RETRY_BUDGET].num;
     b->emb_optional = strcmp(mode, "optional") == 0;
-    if (c->v[OPT_REUSE].str && reuse_open(b, c, &ec) < 0)
+    if (c->v[OPT_REUSE].str && reuse_vectors(b, c->v[OPT_REUSE].str, &ec) < 0)
         return 1;
     if ((b->vec_fd = sage_tmpfile_open(b->spill_dir, &err)) < 0) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
@@ -1328,9 +1419,11 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
                                        (unsigned)c->v[OPT_MAX_DEPTH].num };
     /* the PDF parser runs as a fresh process (exec of this program): a child
      * merely forked from a process with threads can inherit locks held */
-    b->plim = (struct pdf_limits){ (unsigned)c->v[OPT_PDF_TIMEOUT].num,
-                                   (size_t)c->v[OPT_PDF_MEMORY].num, 100000, PDF_OCR_NONE,
-                                   (unsigned)c->v[OPT_OCR_DPI].num, "/proc/self/exe" };
+    b->plim = (struct pdf_limits){ .timeout_ms = (unsigned)c->v[OPT_PDF_TIMEOUT].num,
+                                   .max_memory = (size_t)c->v[OPT_PDF_MEMORY].num,
+                                   .max_pages = 100000, .ocr = PDF_OCR_NONE,
+                                   .ocr_dpi = (unsigned)c->v[OPT_OCR_DPI].num,
+                                   .ocr_known_fd = -1, .helper = "/proc/self/exe" };
     b->crawl = (struct crawl_opts){ (int)c->v[OPT_HIDDEN].num,
                                     c->v[OPT_INCLUDE].list, c->v[OPT_INCLUDE].n_list,
                                     c->v[OPT_EXCLUDE].list, c->v[OPT_EXCLUDE].n_list };
@@ -1401,12 +1494,13 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
 
 static int write_report(struct build *b, const char *path, int status)
 {
-    json_t *r = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:O}",
+    json_t *r = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:O}",
                           "summary", "indexed", (json_int_t)b->n_docs,
                           "chunks", (json_int_t)b->n_chunks, "skipped", (json_int_t)b->n_skipped,
                           "failed", (json_int_t)b->n_failed, "duplicates", (json_int_t)b->n_dupes,
                           "needs_ocr", (json_int_t)b->n_ocr,
                           "ocr_pages", (json_int_t)b->n_ocr_pages,
+                          "ocr_reused", (json_int_t)b->n_ocr_reused,
                           "embedded", (json_int_t)b->n_embedded, "reused", (json_int_t)b->n_reused,
                           "index_written", status == 0,
                           "files", b->report);
@@ -1420,7 +1514,8 @@ static int write_report(struct build *b, const char *path, int status)
 int cmd_build(struct cli *c)
 {
     double t_start = sage_now_ms(), t_crawled = 0, t_written = 0;
-    struct build b = { .vec_fd = -1 };
+    struct ocr_out ocr_out;
+    struct build b = { .vec_fd = -1, .plim.ocr_known_fd = -1, .ocr_out = &ocr_out };
     struct sage_err err = { 0 };
     json_t *rec = NULL, *libs = json_array(), *sources = json_array();
     uint8_t *rec_buf = NULL;
@@ -1433,6 +1528,8 @@ int cmd_build(struct cli *c)
     int pool_started = 0;
 
     sage_rectab_builder_init(&b.docs, 0);
+    sage_ocrpages_builder_init(&ocr_out.pages);
+    pthread_mutex_init(&ocr_out.lock, NULL);
     b.skipped = json_array();
     b.doc_list = json_array();
     if (report_path)
@@ -1544,11 +1641,12 @@ int cmd_build(struct cli *c)
     if (vrc < 0)
         sage_log(SAGE_LOG_WARN, "'%s' written but not stamped: %s", out, err.msg);
     sage_log(SAGE_LOG_INFO, "wrote '%s': %llu documents, %llu chunks, %.1f MB of text; "
-             "%llu skipped, %llu failed, %llu duplicates, %llu pages OCRed, %llu need OCR; "
-             "sha256 %s", out, (unsigned long long)b.n_docs, (unsigned long long)b.n_chunks,
-             (double)b.n_bytes / 1e6, (unsigned long long)b.n_skipped,
-             (unsigned long long)b.n_failed, (unsigned long long)b.n_dupes,
-             (unsigned long long)b.n_ocr_pages, (unsigned long long)b.n_ocr, sha);
+             "%llu skipped, %llu failed, %llu duplicates, %llu pages OCRed (%llu reused), "
+             "%llu need OCR; sha256 %s", out, (unsigned long long)b.n_docs,
+             (unsigned long long)b.n_chunks, (double)b.n_bytes / 1e6,
+             (unsigned long long)b.n_skipped, (unsigned long long)b.n_failed,
+             (unsigned long long)b.n_dupes, (unsigned long long)b.n_ocr_pages,
+             (unsigned long long)b.n_ocr_reused, (unsigned long long)b.n_ocr, sha);
     sage_log(SAGE_LOG_INFO, "took %.1f s: crawl, extract and index %.1f s, write %.1f s, "
              "read back %.1f s", (sage_now_ms() - t_start) / 1e3, (t_crawled - t_start) / 1e3,
              (t_written - t_crawled) / 1e3, (sage_now_ms() - t_written) / 1e3);
@@ -1576,6 +1674,12 @@ out:
     json_decref(b.emb_record);
     sage_free(b.prev_slots);
     ocr_free(b.ocr);
+    sage_ocrpages_builder_release(&ocr_out.pages);
+    pthread_mutex_destroy(&ocr_out.lock);
+    sage_ocrpages_release(&b.prev_ocr);
+    sage_free(b.ocr_known);
+    if (b.plim.ocr_known_fd >= 0)
+        close(b.plim.ocr_known_fd);
     sage_reader_close(b.prev);
     sage_ixbuild_free(b.ix);
     sage_free(b.chunk_map);

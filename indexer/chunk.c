@@ -51,11 +51,13 @@ struct pending {
     size_t len, cap;
     const char *heading;
     uint32_t page;
+    uint8_t source;
     int open;
 };
 
 static int emit_text(const char *t, size_t len, const char *heading, uint32_t page,
-                     const struct chunk_opts *o, chunk_fn fn, void *ctx, uint32_t *ordinal)
+                     uint8_t source, const struct chunk_opts *o, chunk_fn fn, void *ctx,
+                     uint32_t *ordinal)
 {
     size_t pos = 0, size = o->size < o->max ? o->size : o->max;
     while (pos < len) {
@@ -68,7 +70,7 @@ static int emit_text(const char *t, size_t len, const char *heading, uint32_t pa
         size_t e = end;
         while (e > pos && is_ws(t[e - 1]))
             e--;
-        int rc = fn(ctx, t + pos, e - pos, heading, page, (*ordinal)++);
+        int rc = fn(ctx, t + pos, e - pos, heading, page, source, (*ordinal)++);
         if (rc)
             return rc;
         if (end >= len)
@@ -88,7 +90,7 @@ static int flush(struct pending *p, const struct chunk_opts *o, chunk_fn fn, voi
 {
     int rc = 0;
     if (p->open && p->len)
-        rc = emit_text(p->buf, p->len, p->heading, p->page, o, fn, ctx, ordinal);
+        rc = emit_text(p->buf, p->len, p->heading, p->page, p->source, o, fn, ctx, ordinal);
     p->len = 0;
     p->open = 0;
     return rc;
@@ -106,13 +108,14 @@ int chunk_document(const struct extracted *x, const struct chunk_opts *o, chunk_
     int rc = 0;
     for (size_t i = 0; i < x->n_blocks && rc == 0; i++) {
         const struct doc_block *b = &x->blocks[i];
-        if (p.open && (!same(p.heading, b->heading) || p.page != b->page ||
+        if (p.open && (!same(p.heading, b->heading) || p.page != b->page || p.source != b->source ||
                        p.len + 2 + b->text_len > o->size)) {
             if ((rc = flush(&p, o, fn, ctx, &ordinal)) != 0)
                 break;
         }
         if (b->text_len >= o->size) {
-            rc = emit_text(b->text, b->text_len, b->heading, b->page, o, fn, ctx, &ordinal);
+            rc = emit_text(b->text, b->text_len, b->heading, b->page, b->source, o, fn, ctx,
+                           &ordinal);
             continue;
         }
         size_t need = p.len + 2 + b->text_len + 1;
@@ -133,6 +136,7 @@ int chunk_document(const struct extracted *x, const struct chunk_opts *o, chunk_
         p.len += b->text_len;
         p.heading = b->heading;
         p.page = b->page;
+        p.source = b->source;
         p.open = 1;
     }
     if (rc == 0)

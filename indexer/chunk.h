@@ -17,9 +17,10 @@ struct chunk_opts {
     size_t max;         /* hard cap (default 4000) */
 };
 
-/* Receives each chunk in order; text is not NUL-terminated. Non-zero stops. */
+/* Receives each chunk in order; text is not NUL-terminated; source is the
+ * enum text_source of its blocks (a chunk never mixes two). Non-zero stops. */
 typedef int (*chunk_fn)(void *ctx, const char *text, size_t len, const char *heading,
-                        uint32_t page, uint32_t ordinal);
+                        uint32_t page, uint8_t source, uint32_t ordinal);
 
 /* Returns 0, the callback's non-zero value, or -SAGE_ENOMEM. */
 int chunk_document(const struct extracted *x, const struct chunk_opts *o, chunk_fn fn, void *ctx);

@@ -232,6 +232,12 @@ static int clean_dup(const char *s, size_t n, size_t max, char **out, size_t *ou
 int extracted_add(struct extracted *x, const char *text, size_t len, const char *heading,
                   uint32_t page, struct sage_err *err)
 {
+    return extracted_add_source(x, text, len, heading, page, SOURCE_TEXT, err);
+}
+
+int extracted_add_source(struct extracted *x, const char *text, size_t len, const char *heading,
+                         uint32_t page, enum text_source source, struct sage_err *err)
+{
     char *t = NULL, *h = NULL;
     size_t t_len = 0, h_len = 0;
     int rc = 0;
@@ -275,7 +281,7 @@ int extracted_add(struct extracted *x, const char *text, size_t len, const char 
         x->cap_blocks = cap;
     }
     x->blocks[x->n_blocks++] = (struct doc_block){ .text = t, .text_len = t_len, .heading = h,
-                                                   .page = page };
+                                                   .page = page, .source = (uint8_t)source };
     x->total_len += t_len;
     t = h = NULL;
 out:
@@ -345,10 +351,19 @@ void extracted_release(struct extracted *x)
     }
     sage_free(x->blocks);
     sage_free(x->title);
-    for (size_t i = 0; i < x->n_images; i++)
-        sage_free(x->images[i].png);
-    sage_free(x->images);
+    extracted_drop_ocr(x);
     memset(x, 0, sizeof(*x));
+}
+
+void extracted_drop_ocr(struct extracted *x)
+{
+    for (size_t i = 0; i < x->n_ocr; i++) {
+        sage_free(x->ocr[i].text);
+        sage_free(x->ocr[i].png);
+    }
+    sage_free(x->ocr);
+    x->ocr = NULL;
+    x->n_ocr = 0;
 }
 
 void extracted_sort_pages(struct extracted *x)

@@ -10,11 +10,15 @@
 
 #include "err.h"
 
+/* How a block's text was obtained (the chunk records' "source"). */
+enum text_source { SOURCE_TEXT, SOURCE_OCR_LOCAL, SOURCE_OCR_REMOTE };
+
 struct doc_block {
     char *text;             /* UTF-8, NUL-terminated, owned */
     size_t text_len;
     char *heading;          /* heading path ("Install > Requirements"), owned; NULL for none */
     uint32_t page;          /* 1-based page for paged formats (PDF), 0 otherwise */
+    uint8_t source;         /* enum text_source */
 };
 
 struct extracted {
@@ -24,16 +28,24 @@ struct extracted {
     uint32_t n_pages;       /* pages seen (PDF), 0 otherwise */
     uint32_t n_ocr_pages;   /* pages without a text layer, not OCRed */
     uint32_t n_ocr_done;    /* pages whose text came from OCR */
-    struct page_image *images;  /* pages rendered for a remote OCR server */
-    size_t n_images;
+    uint32_t n_ocr_reused;  /* of those, pages whose text a previous index held */
+    struct ocr_request *ocr;    /* pages without a text layer, for the caller */
+    size_t n_ocr;
     size_t total_len;       /* sum of text_len, capped by extracted_add */
 };
 
-/* A page without a text layer rendered to PNG (PDF_OCR_IMAGES). */
-struct page_image {
+/* A page without a text layer, rendered: identified by the digest of its
+ * pixels, with the text tesseract read from it (PDF_OCR_LOCAL), or as PNG
+ * for an OCR server (PDF_OCR_IMAGES), or neither when the caller said it
+ * knows the digest (pdf_limits.ocr_known). The caller turns requests into
+ * text blocks (extracted_add_source) and releases them. */
+struct ocr_request {
     uint32_t page;
-    uint8_t *png;           /* owned */
-    size_t len;
+    uint8_t hash[16];       /* XXH3-128 of the rendered pixels and their size */
+    char *text;             /* owned, NUL-terminated; NULL unless read locally */
+    size_t text_len;
+    uint8_t *png;           /* owned; NULL unless for a server */
+    size_t png_len;
 };
 
 /* The most text one file may yield (bytes); extracted_add refuses more. */
@@ -43,6 +55,11 @@ struct page_image {
  * U+FFFD) and heading. Empty or whitespace-only text is dropped. */
 int extracted_add(struct extracted *x, const char *text, size_t len, const char *heading,
                   uint32_t page, struct sage_err *err);
+/* The same for text obtained otherwise than from the file's text (OCR). */
+int extracted_add_source(struct extracted *x, const char *text, size_t len, const char *heading,
+                         uint32_t page, enum text_source source, struct sage_err *err);
+/* Frees the OCR requests (extracted_release does too). */
+void extracted_drop_ocr(struct extracted *x);
 /* Sets the title (copied, made valid UTF-8, whitespace collapsed). */
 int extracted_set_title(struct extracted *x, const char *title, size_t len, struct sage_err *err);
 void extracted_release(struct extracted *x);
@@ -54,7 +71,7 @@ int extract_html(const uint8_t *data, size_t len, struct extracted *out, struct 
 
 /* Pages without a text layer (scans): left alone (counted in n_ocr_pages),
  * read by tesseract inside the PDF child, or rendered to PNG for a remote
- * OCR server (extracted.images, read by the caller). */
+ * OCR server; either way they reach the caller as extracted.ocr. */
 enum pdf_ocr { PDF_OCR_NONE, PDF_OCR_LOCAL, PDF_OCR_IMAGES };
 
 /* Sorts the blocks by page, keeping the order within a page: after text
@@ -70,6 +87,11 @@ struct pdf_limits {
     uint32_t max_pages;
     int ocr;                /* enum pdf_ocr: what becomes of pages without text */
     unsigned ocr_dpi;       /* resolution pages are rendered at for OCR */
+    const uint8_t *ocr_known;   /* sorted 16-byte page digests whose text the caller
+                                   has (--reuse): such pages are neither read nor
+                                   encoded, only reported; NULL: none */
+    size_t n_ocr_known;
+    int ocr_known_fd;       /* the same bytes in a file, for an exec'd child; -1 */
     const char *helper;     /* NULL: the child parses after fork; else the child
                                execs this program as "helper __pdf-child N" (a
                                fresh process: needed when the caller has threads,
@@ -86,6 +108,7 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
 
 /* The exec'd child's side: parses the PDF in fd 4 and streams frames to
  * fd 3 (the caller has set up the fds); never returns. */
-void extract_pdf_child(uint32_t max_pages, int ocr, unsigned ocr_dpi) __attribute__((noreturn));
+void extract_pdf_child(uint32_t max_pages, int ocr, unsigned ocr_dpi, int known)
+    __attribute__((noreturn));
 
 #endif

@@ -1,8 +1,9 @@
 /* PDF to text blocks through poppler-glib, isolated in a forked child: the
  * child parses under resource limits and streams frames over a pipe; the
  * parent trusts none of them, enforces the wall-clock deadline, kills and reaps
- * the child, and turns a crash, hang or limit into an error. OCR of pages
- * without text is left to the caller (n_ocr_pages); n_pages counts the pages
+ * the child, and turns a crash, hang or limit into an error. Pages without
+ * text are rendered and read by tesseract or encoded as PNG here, and handed
+ * to the caller as OCR requests (extracted.ocr); n_pages counts the pages
  * read, at most max_pages (later pages are not read). *out is overwritten on
  * entry and left empty on failure.
  *
@@ -36,6 +37,7 @@
 #include <math.h>
 #include <poppler.h>
 #include <tesseract/capi.h>
+#include <xxhash.h>
 
 #include "alloc.h"
 #include "le.h"
@@ -46,8 +48,9 @@
 enum frame_type {
     FRAME_TITLE = 'T',      /* page 0, the metadata title */
     FRAME_PAGE = 'P',       /* the page's text, possibly empty */
-    FRAME_OCR = 'Q',        /* a page's text, read by OCR from its image */
-    FRAME_IMAGE = 'I',      /* a page without text, as PNG, for the parent's OCR server */
+    FRAME_OCR = 'Q',        /* a page's digest (16 bytes), then the text OCR read */
+    FRAME_IMAGE = 'I',      /* a page's digest, then its PNG, for the parent's OCR server */
+    FRAME_KNOWN = 'K',      /* a page's digest alone: one of pdf_limits.ocr_known */
     FRAME_ERROR = 'E',      /* page 0, poppler's reason for refusing the file */
     FRAME_DONE = 'D',       /* page 0, len 0 */
 };
@@ -96,6 +99,49 @@ static void send_frame(int fd, enum frame_type type, uint32_t page, const void *
         _exit(CHILD_WRITE);
 }
 
+/* A frame whose body is a page digest followed by n bytes of p. */
+static void send_page_frame(int fd, enum frame_type type, uint32_t page, const uint8_t hash[16],
+                            const void *p, size_t n)
+{
+    uint8_t hdr[FRAME_HDR];
+    if (n > EXTRACT_MAX_TEXT)
+        n = EXTRACT_MAX_TEXT + 1;
+    hdr[0] = (uint8_t)type;
+    sage_put32(hdr + 1, page);
+    sage_put32(hdr + 5, (uint32_t)(16 + n));
+    if (write_all(fd, hdr, sizeof(hdr)) < 0 || write_all(fd, hash, 16) < 0 ||
+        write_all(fd, p, n) < 0)
+        _exit(CHILD_WRITE);
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+/* The digest of a rendered page: XXH3-128 of its width, height (u32 LE) and
+ * pixel rows (RGB24 as cairo lays it out, without the stride's padding),
+ * stored low half then high half, little-endian, as VECTORS stores its. */
+static void page_digest(cairo_surface_t *s, int pw, int ph, uint8_t out[16])
+{
+    XXH3_state_t *st = XXH3_createState();
+    uint8_t dims[8];
+    const uint8_t *px = cairo_image_surface_get_data(s);
+    size_t stride = (size_t)cairo_image_surface_get_stride(s);
+    sage_put32(dims, (uint32_t)pw);
+    sage_put32(dims + 4, (uint32_t)ph);
+    if (!st)
+        _exit(CHILD_SETUP);
+    XXH3_128bits_reset(st);
+    XXH3_128bits_update(st, dims, sizeof(dims));
+    for (int y = 0; y < ph; y++)
+        XXH3_128bits_update(st, px + (size_t)y * stride, 4 * (size_t)pw);
+    XXH128_hash_t h = XXH3_128bits_digest(st);
+    XXH3_freeState(st);
+    sage_put64(out, h.low64);
+    sage_put64(out + 8, h.high64);
+}
+
 /* The child's address space at fork, in bytes (0 when unknown): the limit is
  * headroom above it, since the child starts with all of the parent's mappings. */
 static size_t child_vm_size(long page_size)
@@ -127,8 +173,10 @@ static void child_setup(int wfd, int efd, int dfd, const struct pdf_limits *lim,
                                 SIGXFSZ, SIGTERM, SIGINT, SIGHUP, SIGCHLD };
     int nul = open("/dev/null", O_RDWR);
     int w = fcntl(wfd, F_DUPFD, 10), e = fcntl(efd, F_DUPFD, 10);
-    int d = dfd >= 0 ? fcntl(dfd, F_DUPFD, 10) : -1;   /* before 2-4 are reused */
-    if (dfd >= 0 && d < 0)
+    int d = dfd >= 0 ? fcntl(dfd, F_DUPFD, 10) : -1;   /* before 2-5 are reused */
+    int known = dfd >= 0 && lim->n_ocr_known && lim->ocr_known_fd >= 0;
+    int kfd = known ? fcntl(lim->ocr_known_fd, F_DUPFD, 10) : -1;
+    if ((dfd >= 0 && d < 0) || (known && kfd < 0))
         _exit(CHILD_SETUP);
     int n = nul < 0 ? -1 : fcntl(nul, F_DUPFD, 10);
     if (w < 0 || e < 0 || dup2(e, 2) < 0 || dup2(w, 3) < 0)
@@ -142,11 +190,14 @@ static void child_setup(int wfd, int efd, int dfd, const struct pdf_limits *lim,
     }
     if (d >= 0 && dup2(d, 4) < 0)     /* the document for an exec'd child */
         _exit(CHILD_SETUP);
-    if (close_range(dfd >= 0 ? 5 : 4, ~0u, 0) < 0) {
+    if (kfd >= 0 && dup2(kfd, 5) < 0) /* ... and the page digests it may skip */
+        _exit(CHILD_SETUP);
+    int keep = kfd >= 0 ? 6 : d >= 0 ? 5 : 4;
+    if (close_range((unsigned)keep, ~0u, 0) < 0) {
         struct rlimit rl;
         int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur
                                                                                : 65536;
-        for (int fd = dfd >= 0 ? 5 : 4; fd < max; fd++)
+        for (int fd = keep; fd < max; fd++)
             close(fd);
     }
     sigset_t none;
@@ -223,13 +274,20 @@ static void ocr_page_child(PopplerPage *page, uint32_t no, const struct pdf_limi
     poppler_page_render_for_printing(page, cr);
     cairo_destroy(cr);
     cairo_surface_flush(s);
+    uint8_t hash[16];
+    page_digest(s, pw, ph, hash);
+    if (lim->n_ocr_known && bsearch(hash, lim->ocr_known, lim->n_ocr_known, 16, cmp_hash)) {
+        send_frame(3, FRAME_KNOWN, no, hash, sizeof(hash));
+        cairo_surface_destroy(s);
+        return;
+    }
     if (lim->ocr == PDF_OCR_IMAGES) {
         struct png_buf b = { 0 };
         if (cairo_surface_write_to_png_stream(s, png_write, &b) != CAIRO_STATUS_SUCCESS) {
             sage_free(b.p);
             goto none;
         }
-        send_frame(3, FRAME_IMAGE, no, (const char *)b.p, b.len);
+        send_page_frame(3, FRAME_IMAGE, no, hash, b.p, b.len);
         sage_free(b.p);
         cairo_surface_destroy(s);
         return;
@@ -262,8 +320,8 @@ static void ocr_page_child(PopplerPage *page, uint32_t no, const struct pdf_limi
     cairo_surface_destroy(s);
     if (!text)
         goto none_destroyed;
-    send_frame(3, FRAME_OCR, no, text, strlen(text) < PDF_MAX_OCR_TEXT ? strlen(text)
-                                                                         : PDF_MAX_OCR_TEXT);
+    send_page_frame(3, FRAME_OCR, no, hash, text, strlen(text) < PDF_MAX_OCR_TEXT
+                                                  ? strlen(text) : PDF_MAX_OCR_TEXT);
     TessDeleteText(text);
     return;
 none:
@@ -311,10 +369,18 @@ static void child_run(const uint8_t *data, size_t len, const struct pdf_limits *
     _exit(0);
 }
 
-void extract_pdf_child(uint32_t max_pages, int ocr, unsigned ocr_dpi)
+void extract_pdf_child(uint32_t max_pages, int ocr, unsigned ocr_dpi, int known)
 {
     struct stat st;
-    struct pdf_limits lim = { .max_pages = max_pages, .ocr = ocr, .ocr_dpi = ocr_dpi };
+    struct pdf_limits lim = { .max_pages = max_pages, .ocr = ocr, .ocr_dpi = ocr_dpi,
+                              .ocr_known_fd = -1 };
+    if (known && fstat(5, &st) == 0 && st.st_size >= 16) {
+        void *k = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, 5, 0);
+        if (k == MAP_FAILED)
+            _exit(CHILD_SETUP);
+        lim.ocr_known = k;
+        lim.n_ocr_known = (size_t)st.st_size / 16;
+    }
     void *m = fstat(4, &st) == 0 && st.st_size > 0
               ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, 4, 0) : MAP_FAILED;
     if (m == MAP_FAILED)
@@ -374,11 +440,15 @@ static int check_header(struct run *r, struct sage_err *err)
     case FRAME_PAGE:
     case FRAME_OCR:
     case FRAME_IMAGE:
+    case FRAME_KNOWN:
         if (r->page != r->out->n_pages + 1 || r->page > r->lim->max_pages)
             return bad_frame(err, "page out of order", r->type);
-        if (r->type != FRAME_PAGE && r->lim->ocr != (r->type == FRAME_OCR ? PDF_OCR_LOCAL
-                                                                          : PDF_OCR_IMAGES))
+        if ((r->type == FRAME_OCR && r->lim->ocr != PDF_OCR_LOCAL) ||
+            (r->type == FRAME_IMAGE && r->lim->ocr != PDF_OCR_IMAGES) ||
+            (r->type == FRAME_KNOWN && (r->lim->ocr == PDF_OCR_NONE || !r->lim->n_ocr_known)))
             return bad_frame(err, "unasked for ocr", r->type);
+        if (r->type != FRAME_PAGE && (r->len < 16 || (r->type == FRAME_KNOWN && r->len != 16)))
+            return bad_frame(err, "bad page digest", r->type);
         if (r->type == FRAME_IMAGE ? r->len > PDF_MAX_IMAGE
                                    : r->len > EXTRACT_MAX_TEXT - r->out->total_len)
             return sage_err_set(err, SAGE_ELIMIT, "pdf text exceeds %zu bytes", EXTRACT_MAX_TEXT);
@@ -416,26 +486,34 @@ static int take_frame(struct run *r, struct sage_err *err)
     case FRAME_DONE:
         r->done = 1;
         break;
-    case FRAME_PAGE:
-    case FRAME_OCR: {
+    case FRAME_PAGE: {
         size_t before = x->n_blocks;
         rc = extracted_add(x, r->body, r->len, NULL, r->page, err);
         x->n_pages++;
         if (rc == 0 && x->n_blocks == before)
-            x->n_ocr_pages++;
-        else if (rc == 0 && r->type == FRAME_OCR)
-            x->n_ocr_done++;
+            x->n_ocr_pages++;       /* no text, and none read from its image */
         break;
     }
-    case FRAME_IMAGE: {
-        struct page_image *im = sage_realloc(x->images, (x->n_images + 1) * sizeof(*im));
-        if (!im) {
-            rc = sage_err_set(err, SAGE_ENOMEM, "out of memory for a page image");
+    case FRAME_OCR:
+    case FRAME_IMAGE:
+    case FRAME_KNOWN: {
+        struct ocr_request *q = sage_realloc(x->ocr, (x->n_ocr + 1) * sizeof(*q));
+        if (!q) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "out of memory for a page without text");
             break;
         }
-        x->images = im;
-        x->images[x->n_images++] = (struct page_image){ r->page, (uint8_t *)r->body, r->len };
-        r->body = NULL;     /* the image owns it now */
+        x->ocr = q;
+        q = &x->ocr[x->n_ocr++];
+        memset(q, 0, sizeof(*q));
+        q->page = r->page;
+        memcpy(q->hash, r->body, 16);
+        size_t n = r->len - 16;
+        if (r->type != FRAME_KNOWN) {
+            memmove(r->body, r->body + 16, n + 1);  /* the body keeps its terminator */
+            *(r->type == FRAME_OCR ? &q->text : (char **)&q->png) = r->body;
+            *(r->type == FRAME_OCR ? &q->text_len : &q->png_len) = n;
+            r->body = NULL;     /* the request owns it now */
+        }
         x->n_pages++;
         break;
     }
@@ -672,10 +750,11 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
     }
     /* the helper's arguments, formatted before fork: the child of a threaded
      * process may only call async-signal-safe functions until it execs */
-    char a_pages[16], a_ocr[16], a_dpi[16];
+    char a_pages[16], a_ocr[16], a_dpi[16], a_known[4];
     snprintf(a_pages, sizeof(a_pages), "%u", lim->max_pages);
     snprintf(a_ocr, sizeof(a_ocr), "%d", lim->ocr);
     snprintf(a_dpi, sizeof(a_dpi), "%u", lim->ocr_dpi);
+    snprintf(a_known, sizeof(a_known), "%d", lim->n_ocr_known && lim->ocr_known_fd >= 0);
     r.pid = fork();
     if (r.pid < 0) {
         rc = sage_err_sys(err, SAGE_EIO, "cannot fork the pdf parser");
@@ -685,7 +764,7 @@ int extract_pdf(const uint8_t *data, size_t len, const struct pdf_limits *lim,
         child_setup(fpipe[1], epipe[1], dfd, lim, parent, page_size);
         if (lim->helper) {
             char *const argv[] = { (char *)lim->helper, (char *)"__pdf-child", a_pages, a_ocr,
-                                   a_dpi, NULL };
+                                   a_dpi, a_known, NULL };
             execv(lim->helper, argv);
             _exit(CHILD_SETUP);
         }

@@ -128,8 +128,9 @@ static const struct sage_opt options[OPT__COUNT] = {
                                  SAGE_OPT_INT, "120000", 1, 86400000, 0, CMD_BUILD, "MS",
                                  "no retry starts later than this after a request's first failure" },
     [OPT_REUSE] = { "reuse", 0, "SAGE_REUSE", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD,
-                    "PREVIOUS.sage", "take the vectors of chunks whose text is unchanged from a "
-                    "previous index built with the same embedding settings" },
+                    "PREVIOUS.sage", "take from a previous index the vectors of chunks whose "
+                    "text is unchanged (same embedding settings) and the OCR text of pages "
+                    "whose image is unchanged (same OCR engine)" },
     [OPT_OCR] = { "ocr", 0, "SAGE_OCR", SAGE_OPT_CHOICE, "on", 0, 0, 0, CMD_BUILD, "on|off",
                   "read PDF pages without a text layer: with --ocr-url's server, else tesseract" },
     [OPT_OCR_URL] = { "ocr-url", 0, "SAGE_OCR_URL", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "URL",
@@ -200,15 +201,15 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "__pdf-child") == 0 && argc == 5) {
+    if (strcmp(argv[1], "__pdf-child") == 0 && argc == 6) {
         /* the PDF parser's own process, started by extract_pdf */
         char *e1, *e2, *e3;
         unsigned long pages = strtoul(argv[2], &e1, 10), ocr = strtoul(argv[3], &e2, 10),
                       dpi = strtoul(argv[4], &e3, 10);
         if (*e1 || *e2 || *e3 || pages == 0 || pages > UINT32_MAX || ocr > PDF_OCR_IMAGES ||
-            dpi > 1200)
+            dpi > 1200 || (strcmp(argv[5], "0") != 0 && strcmp(argv[5], "1") != 0))
             return 2;
-        extract_pdf_child((uint32_t)pages, (int)ocr, (unsigned)dpi);
+        extract_pdf_child((uint32_t)pages, (int)ocr, (unsigned)dpi, argv[5][0] == '1');
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("sage-indexer %s (index format %d.%d)\n", SAGE_VERSION,

@@ -47,8 +47,8 @@ static int search(struct q *q, const char *text, size_t k, struct sage_results *
     return sage_search(q->s, q->tk, text, strlen(text), &o, res, err);
 }
 
-/* A hit as JSON: the document's record plus score, chunk, heading, page and
- * a snippet marked with open/close. */
+/* A hit as JSON: the document's record plus score, chunk, heading, page,
+ * how its text was obtained and a snippet marked with open/close. */
 static json_t *hit_json(struct q *q, const char *query, const struct sage_hit *h,
                         const char *open, const char *close, struct sage_err *err)
 {
@@ -68,6 +68,8 @@ static json_t *hit_json(struct q *q, const char *query, const struct sage_hit *h
                                                                    : json_null());
     json_object_set(doc, "heading", json_object_get(text, "heading"));
     json_object_set(doc, "page", json_object_get(text, "page"));
+    json_t *src = json_object_get(text, "source");
+    json_object_set_new(doc, "source", src ? json_incref(src) : json_string("text"));
     json_object_set_new(doc, "snippet", json_string(snip));
     json_decref(text);
     sage_free(snip);

@@ -112,7 +112,6 @@ t_ok 'bad settings are usage errors' '
     t_status 2 sage-indexer build --out x.sage --embed-url http://127.0.0.1:9 "$S" &&
     grep -q "needs --embed-model" err &&
     t_status 2 sage-indexer build --out x.sage --embed-normalize maybe "$S" &&
-    t_status 2 sage-indexer build --out x.sage --reuse x.sage "$S" && grep -q "needs --embed-url" err &&
     sage-indexer build -q --out off.sage --embeddings off --embed-url http://127.0.0.1:9 "$S" &&
     ! sage-indexer info --json off.sage | jq -e ".build.embedding" >/dev/null'
 

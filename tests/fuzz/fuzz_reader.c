@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "chunkmeta.h"
+#include "ocrpages.h"
 #include "fix_checksums.h"
 #include "fuzz.h"
 #include "mpjson.h"
@@ -80,6 +82,21 @@ static void run(const uint8_t *data, size_t size)
                 if (sage_chunkmeta_get(&cm, i, &page, &h, &hl, &err) == 0 && h && hl)
                     (void)*(volatile const char *)(h + hl - 1);
             }
+        struct sage_ocrpages op;
+        if (sage_ocrpages_open(&op, r, &err) == 0) {
+            uint8_t *dig = NULL;
+            size_t nd = 0;
+            const char *t;
+            size_t tl;
+            for (uint32_t e = 0; e < op.n_engines; e++)
+                if (sage_ocrpages_digests(&op, op.engines[e], &dig, &nd, &err) == 0) {
+                    for (size_t i = 0; i < nd && i < MAX_RECORDS; i++)
+                        if (sage_ocrpages_find(&op, dig + 16 * i, op.engines[e], &t, &tl) && tl)
+                            (void)*(volatile const char *)(t + tl - 1);
+                    sage_free(dig);
+                }
+            sage_ocrpages_release(&op);
+        }
         (void)sage_reader_verify(r, &err);
         sage_reader_close(r);
     }

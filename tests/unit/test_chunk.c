@@ -67,6 +67,7 @@ struct chunk {
     size_t len;
     char *heading;
     uint32_t page, ordinal;
+    uint8_t source;
 };
 
 struct chunks {
@@ -76,7 +77,7 @@ struct chunks {
 };
 
 static int collect(void *ctx, const char *text, size_t len, const char *heading, uint32_t page,
-                   uint32_t ordinal)
+                   uint8_t source, uint32_t ordinal)
 {
     struct chunks *cs = ctx;
     assert_true(cs->n < sizeof(cs->c) / sizeof(*cs->c));
@@ -89,6 +90,7 @@ static int collect(void *ctx, const char *text, size_t len, const char *heading,
     c->heading = heading ? strdup(heading) : NULL;
     assert_true(!heading || c->heading);
     c->page = page;
+    c->source = source;
     c->ordinal = ordinal;
     return cs->stop_at && cs->n == cs->stop_at ? 5 : 0;
 }
@@ -487,6 +489,31 @@ static void test_chunk_no_spaces_utf8(void **state)
     }
 }
 
+/* Text read by OCR never shares a chunk with the file's own text, and each
+ * chunk reports where its text came from. */
+static void test_chunk_sources(void **state)
+{
+    (void)state;
+    struct extracted x = { 0 };
+    int rc;
+    add(&x, "The text layer of the page.", NULL, 1);
+    assert_int_equal(extracted_add_source(&x, "Words read from an image.", 25, NULL, 1,
+                                          SOURCE_OCR_REMOTE, NULL), 0);
+    assert_int_equal(extracted_add_source(&x, "Scanned page two.", 17, NULL, 2,
+                                          SOURCE_OCR_LOCAL, NULL), 0);
+    struct chunks *cs = chunk(&x, 1000, 100, 4000, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cs->n, 3);
+    assert_int_equal(cs->c[0].source, SOURCE_TEXT);
+    assert_string_equal(cs->c[0].text, "The text layer of the page.");
+    assert_int_equal(cs->c[1].source, SOURCE_OCR_REMOTE);
+    assert_int_equal(cs->c[1].page, 1);
+    assert_int_equal(cs->c[2].source, SOURCE_OCR_LOCAL);
+    assert_int_equal(cs->c[2].page, 2);
+    chunks_free(cs);
+    extracted_release(&x);
+}
+
 static void test_chunk_stop_and_empty(void **state)
 {
     (void)state;
@@ -825,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_chunk_merge_limit),
         cmocka_unit_test(test_chunk_mixed_sizes),
         cmocka_unit_test(test_chunk_no_spaces_utf8),
+        cmocka_unit_test(test_chunk_sources),
         cmocka_unit_test(test_chunk_stop_and_empty),
         cmocka_unit_test(test_chunk_size_above_max),
         cmocka_unit_test(test_chunk_oom),
