@@ -12,6 +12,7 @@ libjansson-dev libutf8proc-dev libstemmer-dev libxxhash-dev xxhash
 libcmocka-dev libmagic-dev libxml2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng
 perl coreutils curl python3 jq openssl
 python3-xapian sphinxsearch wrk python3-numpy python3-faiss python3-hnswlib
+rsync awscli shellcheck
 "
 
 missing=""
@@ -21,17 +22,30 @@ for p in $PKGS; do
     fi
 done
 
-if [ -z "$missing" ]; then
-    exit 0
-fi
+# npm comes with Debian's nodejs and npm packages, or with another nodejs
+# the machine already has
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
+here=$(cd "$(dirname "$0")" && pwd)
+node_dir=$here/../tests/lib/node
 
-echo "install-deps: installing:$missing" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
+if [ -n "$missing" ]; then
+    echo "install-deps: installing:$missing" >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        SUDO="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-echo "install-deps: done" >&2
+# servers the tests start that Debian does not package (the S3-compatible
+# store), at the versions package-lock.json pins
+if [ ! -x "$node_dir/node_modules/.bin/s3rver" ]; then
+    echo "install-deps: installing the test servers from npm (tests/lib/node)" >&2
+    npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >/dev/null
+fi
+if [ -n "$missing" ]; then
+    echo "install-deps: done" >&2
+fi
+exit 0
