@@ -78,7 +78,7 @@ t_make_big=$(wall "$BENCH" make-file "$big" "$BIG_MB")
 t_make_small=$(wall "$BENCH" make-file "$small" "$SMALL_MB")
 echo "make-file (writer, fsync, sidecar): ${BIG_MB} MiB $t_make_big s, ${SMALL_MB} MiB $t_make_small s"
 cat "$big" "$small" >/dev/null   # warm the page cache
-ls -l "$big" "$small" | awk '{ print $5, $NF }'
+stat -c '%s %n' "$big" "$small"
 
 echo "== open + validate (no verify), $OPENS opens each"
 open_big=$("$BENCH" open "$big" "$OPENS")

@@ -21,6 +21,7 @@ for s in $sets; do
         cp "$d/docs.jsonl" "$work/$s/docs.jsonl"
     fi
     t0=$(date +%s.%N)
+    # shellcheck disable=SC2086  # extra flags, split on purpose
     "$bin/sage-indexer" build --out "$work/$s/idx.sage" --chunk-size 1G --max-chunk 1G \
         --chunk-overlap 0 ${SAGE_EVAL_BUILD_FLAGS:-} "$work/$s/docs.jsonl" 2> "$work/$s/build.log"
     t1=$(date +%s.%N)
