@@ -12,7 +12,7 @@ libjansson-dev libutf8proc-dev libstemmer-dev libxxhash-dev xxhash
 libcmocka-dev libmagic-dev libxml2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng
 perl coreutils curl python3 jq openssl
 python3-xapian sphinxsearch wrk python3-numpy python3-faiss python3-hnswlib
-rsync awscli shellcheck
+rsync awscli shellcheck yamllint systemd
 "
 
 missing=""
@@ -39,9 +39,11 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-# servers the tests start that Debian does not package (the S3-compatible
-# store), at the versions package-lock.json pins
-if [ ! -x "$node_dir/node_modules/.bin/s3rver" ]; then
+# what the tests use that Debian does not package (an S3-compatible store,
+# Kubernetes API schemas), at the versions package-lock.json pins
+if [ ! -x "$node_dir/node_modules/.bin/s3rver" ] ||
+   [ ! -f "$node_dir/node_modules/kubernetes-models/package.json" ] ||
+   [ ! -f "$node_dir/node_modules/yaml/package.json" ]; then
     echo "install-deps: installing the test servers from npm (tests/lib/node)" >&2
     npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >/dev/null
 fi

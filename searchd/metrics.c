@@ -172,6 +172,20 @@ char *metrics_render(struct metrics *m, struct registry *reg)
                 (unsigned long long)v);
         }
     }
+    put(&o, "# HELP sage_index_loaded_timestamp_seconds When the generation being served was loaded.\n"
+            "# TYPE sage_index_loaded_timestamp_seconds gauge\n");
+    for (size_t i = 0; i < n; i++)
+        put(&o, "sage_index_loaded_timestamp_seconds{index=\"%s\"} %.3f\n", all[i]->name,
+            (double)all[i]->loaded_at.tv_sec + all[i]->loaded_at.tv_nsec / 1e9);
+    put(&o, "# HELP sage_index_build_timestamp_seconds The build time its build record holds "
+            "(indexes built with --build-time or SOURCE_DATE_EPOCH).\n"
+            "# TYPE sage_index_build_timestamp_seconds gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        json_t *bt = json_object_get(all[i]->build, "build_time");
+        if (json_is_integer(bt))
+            put(&o, "sage_index_build_timestamp_seconds{index=\"%s\"} %lld\n", all[i]->name,
+                (long long)json_integer_value(bt));
+    }
     registry_release_all(all, n);
     struct registry_stats st;
     registry_stats(reg, &st);
