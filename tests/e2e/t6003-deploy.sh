@@ -3,7 +3,8 @@
 # manifests pass the API schemas (kubernetes-models from npm), the systemd
 # units pass systemd-analyze, the runtime image installs the Debian package
 # of every library the two programs link, and every metric the alert rules
-# and the Grafana dashboard name is one searchd exposes.
+# and the Grafana dashboard name is one searchd exposes; docs/operations.md
+# carries the --help of every program and script as they are.
 . "$SAGE_TOP/tests/lib/tap.sh"
 . "$SAGE_TOP/tests/lib/searchd.sh"
 D=$SAGE_TOP/scripts/deploy
@@ -58,5 +59,10 @@ t_ok 'every metric the alert rules and the dashboard name is exposed' '
     missing=$(while read -r m; do grep -q "^$m[{ ]" metrics || echo "$m"; done <named) &&
     { [ -z "$missing" ] || { echo "not in /metrics: $missing"; false; }; } &&
     grep -q "^sage_index_build_timestamp_seconds{index=\"docs\"} 1700000000$" metrics'
+
+t_ok 'docs/operations.md lists every flag and variable as the programs do' '
+    "$D/gen-reference.sh" "$SAGE_BUILD" >ref.md &&
+    sed -n "/^## Reference: every flag and variable/,\$p" "$SAGE_TOP/docs/operations.md" >doc.md &&
+    diff -u ref.md doc.md'
 
 t_done
