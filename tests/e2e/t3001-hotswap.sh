@@ -8,6 +8,7 @@
 # Steps share one searchd; its files live in $W, which the EXIT trap keeps
 # on failure.
 . "$SAGE_TOP/tests/lib/tap.sh"
+. "$SAGE_TOP/tests/lib/corpus.sh"
 SWAP=$SAGE_TOP/scripts/swap
 ADMIN=t3001-admin-key
 W=$T_ROOT/hs
@@ -20,22 +21,6 @@ RSS_SLACK_KB=20480
 # Unpaced, they take all of a small machine and starve the swaps themselves;
 # paced, some 30 requests still arrive while each new file loads.
 RATE=${T3001_RATE:-800}
-
-# N JSONL documents, each with MARK and 60 words from a small vocabulary, the
-# same for the same SEED.
-corpus() {
-    awk -v seed="$1" -v n="$2" -v mark="$3" 'BEGIN {
-        srand(seed)
-        split("the of index swap search token query river mountain apple garden signal " \
-              "bridge engine copper violet harbor lantern meadow orbit", w, " ")
-        for (i = 0; i < n; i++) {
-            t = mark
-            for (j = 0; j < 60; j++)
-                t = t " " w[int(rand() * 20) + 1] sprintf("%c%c", 97 + int(rand() * 26), 97 + int(rand() * 26))
-            printf "{\"id\":\"%s%d\",\"title\":\"%s doc %d\",\"text\":\"%s\"}\n", mark, i, mark, i, t
-        }
-    }'
-}
 
 url() { echo "http://127.0.0.1:$(cat "$W/$1.port")"; }
 pid() { cat "$W/$1.pid"; }

@@ -6,27 +6,12 @@
 # refused before it reaches the index directory; an rsync transfer killed half
 # way leaves the old generation served and the next run completes it.
 . "$SAGE_TOP/tests/lib/tap.sh"
+. "$SAGE_TOP/tests/lib/corpus.sh"
 . "$SAGE_TOP/tests/lib/dist.sh"
 PUBLISH=$SAGE_TOP/scripts/publish
 FETCH=$SAGE_TOP/scripts/fetch-index
 W=$T_ROOT/w
 mkdir -p "$W"
-
-# corpus SEED N MARK: N JSONL documents of random words, each with MARK.
-corpus() {
-    awk -v seed="$1" -v n="$2" -v mark="$3" 'BEGIN {
-        srand(seed)
-        split("the of index swap search token query river mountain apple garden signal " \
-              "bridge engine copper violet harbor lantern meadow orbit", w, " ")
-        for (i = 0; i < n; i++) {
-            t = mark
-            for (j = 0; j < 60; j++)
-                t = t " " w[int(rand() * 20) + 1] sprintf("%c%c%c", 97 + int(rand() * 26),
-                                                          97 + int(rand() * 26), 97 + int(rand() * 26))
-            printf "{\"id\":\"%s%d\",\"title\":\"%s doc %d\",\"text\":\"%s\"}\n", mark, i, mark, i, t
-        }
-    }'
-}
 
 # The generation INDEX_DIR/docs points at ("-" for none).
 linked_gen() {
@@ -43,7 +28,7 @@ hits() {
 
 t_ok 'indexes to publish build' '
     mkdir -p c1 c2 c3 && corpus 1 300 firstgen >c1/a.jsonl && corpus 2 300 secondgen >c2/a.jsonl &&
-    corpus 3 6000 thirdgen >c3/a.jsonl &&
+    corpus 3 12000 thirdgen >c3/a.jsonl &&
     sage-indexer build -q --out "$W/g1.sage" c1 && sage-indexer build -q --out "$W/g2.sage" c2 &&
     sage-indexer build -q --out "$W/g3.sage" c3 && [ "$(stat -c %s "$W/g3.sage")" -gt 4000000 ]'
 

@@ -8,6 +8,7 @@
 # query both hosts throughout: not one request fails, and every answer comes
 # from one generation (the hammer checks the library each generation has).
 . "$SAGE_TOP/tests/lib/tap.sh"
+. "$SAGE_TOP/tests/lib/corpus.sh"
 . "$SAGE_TOP/tests/lib/dist.sh"
 PUBLISH=$SAGE_TOP/scripts/publish
 FETCH=$SAGE_TOP/scripts/fetch-index
@@ -15,19 +16,6 @@ SWAP=$SAGE_TOP/scripts/swap
 W=$T_ROOT/ro
 mkdir -p "$W/ixA" "$W/ixB"
 RATE=${T6002_RATE:-200}     # requests a second per host, all clients together
-
-corpus() {
-    awk -v seed="$1" -v n="$2" -v mark="$3" 'BEGIN {
-        srand(seed)
-        split("rollout river mountain apple garden signal bridge engine copper violet", w, " ")
-        for (i = 0; i < n; i++) {
-            t = mark " rollout"
-            for (j = 0; j < 40; j++)
-                t = t " " w[int(rand() * 10) + 1] sprintf("%c%c", 97 + int(rand() * 26), 97 + int(rand() * 26))
-            printf "{\"id\":\"%s%d\",\"title\":\"%s doc %d\",\"text\":\"%s\"}\n", mark, i, mark, i, t
-        }
-    }'
-}
 
 url() { echo "http://127.0.0.1:$(cat "$W/$1.port")"; }
 
@@ -44,7 +32,7 @@ start_searchd() {
 
 # "GENERATION LIBRARY" host $1 answers with for the query.
 serves() {
-    curl -sf "$(url "$1")/v1/search?q=rollout&k=3" | jq -r '"\(.generation) \(.hits[0].library)"'
+    curl -sf "$(url "$1")/v1/search?q=alphaword+betaword&k=3" | jq -r '"\(.generation) \(.hits[0].library)"'
 }
 
 failed_reloads() {
@@ -61,14 +49,14 @@ hammer_clean() {
 start_hammer() {
     local tag=$1
     { hammer --port "$(cat "$W/$tag.port")" --threads 4 --rate "$RATE" --odd a --even b \
-          --stop "$W/stop" --path "/v1/search?q=rollout&index=docs&snippets=0" \
+          --stop "$W/stop" --path "/v1/search?q=alphaword+betaword&index=docs&snippets=0" \
           --started "$W/$tag.started" --seconds 300 >"$W/$tag.hammer.json" 2>"$W/$tag.hammer.err" &
       echo $! >"$W/$tag.hammer.pid"; wait $!; echo $? >"$W/$tag.hammer.rc"; } &
     t_wait 10 test -e "$W/$tag.started"
 }
 
 t_ok 'two generations build; generation 1 is published and fetched by both hosts' '
-    mkdir a b && corpus 1 400 alpha >a/a.jsonl && corpus 2 400 beta >b/b.jsonl &&
+    mkdir a b && corpus 1 400 alphaword >a/a.jsonl && corpus 2 400 betaword >b/b.jsonl &&
     sage-indexer build -q --out "$W/g1.sage" --library a=a &&
     sage-indexer build -q --out "$W/g2.sage" --library b=b &&
     rsyncd_start "$W/rs" && echo "$RS_URL" >"$W/rs.url" &&
