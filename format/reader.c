@@ -23,6 +23,7 @@ struct sage_reader {
     const uint8_t *base;
     size_t size;
     int mapped;                 /* base came from mmap and must be unmapped */
+    int transient;              /* SAGE_OPEN_TRANSIENT on a mapping */
     char *name;                 /* for messages */
     struct sage_reader_info info;
     struct sage_section *sections;
@@ -238,6 +239,7 @@ int sage_reader_open(const char *path, unsigned flags, struct sage_reader **out,
         }
         r->base = m;
         r->mapped = 1;
+        r->transient = (flags & SAGE_OPEN_TRANSIENT) != 0;
     }
     rc = finish_open(r, flags, out, err);
     r = NULL;   /* finish_open owns it now */
@@ -376,6 +378,22 @@ out:
     return rc;
 }
 
+/* With SAGE_OPEN_TRANSIENT, drops the whole pages of [p, p + n) from the
+ * process: they stay in the page cache (the mapping is shared and read-only),
+ * so a later read costs a minor fault, not I/O. */
+static void hand_back(const struct sage_reader *r, const uint8_t *p, size_t n)
+{
+    static long page;
+    if (!r->transient)
+        return;
+    if (!page)
+        page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (e > a)
+        madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 int sage_reader_verify(const struct sage_reader *r, struct sage_err *err)
 {
     int rc = 0;
@@ -409,6 +427,7 @@ int sage_reader_verify(const struct sage_reader *r, struct sage_err *err)
             size_t k = s->len - o < STEP ? (size_t)(s->len - o) : STEP;
             XXH3_64bits_update(file, s->data + o, k);
             XXH3_64bits_update(sec, s->data + o, k);
+            hand_back(r, s->data + o, k);
         }
         if (XXH3_64bits_digest(sec) != s->checksum) {
             const char *kn = sage_section_kind_name(s->kind);

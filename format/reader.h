@@ -14,7 +14,10 @@
 
 enum sage_open_flags {
     SAGE_OPEN_VERIFY = 1u << 0,     /* also run sage_reader_verify */
-    SAGE_OPEN_POPULATE = 1u << 1    /* prefault the mapping (MAP_POPULATE) */
+    SAGE_OPEN_POPULATE = 1u << 1,   /* prefault the mapping (MAP_POPULATE) */
+    SAGE_OPEN_TRANSIENT = 1u << 2   /* the caller only verifies: sage_reader_verify
+                                       hands pages back as it passes them, so a big
+                                       file does not stay in the process's RSS */
 };
 
 struct sage_section {

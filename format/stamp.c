@@ -103,7 +103,7 @@ int sage_stamp_verify(const char *path, struct sage_err *err)
 {
     struct sage_reader *r;
     struct sage_err serr = { 0 };
-    int rc = sage_reader_open(path, 0, &r, err);
+    int rc = sage_reader_open(path, SAGE_OPEN_TRANSIENT, &r, err);
     if (rc < 0)
         return rc;
     if ((rc = sage_stamp_verify_reader(path, r, err, &serr)) == 0 && serr.code) {

@@ -131,7 +131,7 @@ int cmd_verify(struct cli *c)
         struct sage_err err = { 0 };
         struct sage_reader *r = NULL;
         struct sage_err serr = { 0 };
-        if (sage_reader_open(c->args[i], 0, &r, &err) < 0 ||
+        if (sage_reader_open(c->args[i], SAGE_OPEN_TRANSIENT, &r, &err) < 0 ||
             sage_stamp_verify_reader(c->args[i], r, &err, c->v[OPT_STAMP].num ? &serr : NULL) < 0) {
             sage_log(SAGE_LOG_ERROR, "%s", err.msg);
             status = 1;
