@@ -10,6 +10,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+LIBEXECDIR ?= $(PREFIX)/lib/sage
 CFLAGS ?= -O2 -g
 LDFLAGS ?=
 FUZZ_SECONDS ?= 60
@@ -181,10 +182,13 @@ install: all
 	install -D -m 0755 $(BUILD)/sage-searchd $(DESTDIR)$(BINDIR)/sage-searchd
 	install -D -m 0644 docs/sage-indexer.1 $(DESTDIR)$(MANDIR)/man1/sage-indexer.1
 	install -D -m 0644 docs/sage-searchd.8 $(DESTDIR)$(MANDIR)/man8/sage-searchd.8
+	install -D -m 0755 -t $(DESTDIR)$(LIBEXECDIR) scripts/publish scripts/fetch-index scripts/swap
+	install -D -m 0644 scripts/lib/dist.sh $(DESTDIR)$(LIBEXECDIR)/lib/dist.sh
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sage-indexer $(DESTDIR)$(MANDIR)/man1/sage-indexer.1
 	rm -f $(DESTDIR)$(BINDIR)/sage-searchd $(DESTDIR)$(MANDIR)/man8/sage-searchd.8
+	rm -rf $(DESTDIR)$(LIBEXECDIR)
 
 clean:
 	rm -rf build build-san build-fuzz
