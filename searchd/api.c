@@ -77,21 +77,6 @@ static json_t *leg_json(const struct sage_leg *l)
                    : json_null();
 }
 
-/* The text a query's vector is made from: its words and phrase words,
- * without the operators (library:, path:, +, -, quotes), which mean
- * nothing to an embedding model; the query itself when that is empty. */
-static char *embedding_text(const char *q)
-{
-    struct sage_query pq;
-    struct sage_err err;
-    char *t = NULL;
-    if (sage_query_parse(q, strlen(q), &pq, &err) == 0 && pq.text && strspn(pq.text, " ") <
-        strlen(pq.text))
-        t = sage_strdup(pq.text);
-    sage_query_release(&pq);
-    return t ? t : sage_strdup(q);
-}
-
 /* The query vector of a dense or hybrid search, from the request or the
  * embedder, into *vec (owned). 0; else *reason says why there is none. */
 static int query_vector(struct app *app, const struct search_req *rq, size_t dim, float **vec,
@@ -107,7 +92,8 @@ static int query_vector(struct app *app, const struct search_req *rq, size_t dim
         memcpy(*vec, rq->vector, rq->dim * sizeof(float));
         return 0;
     }
-    if (!(text = embedding_text(rq->q)) || !(*vec = sage_calloc(dim ? dim : 1, sizeof(float)))) {
+    if (sage_query_embed_text(rq->q, strlen(rq->q), &text, err) < 0 ||
+        !(*vec = sage_calloc(dim ? dim : 1, sizeof(float)))) {
         sage_free(text);
         return sage_err_set(err, SAGE_ENOMEM, "out of memory");
     }
