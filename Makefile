@@ -100,7 +100,6 @@ SEARCHD_TLS_LDFLAGS := -Wl,--no-as-needed -lssl -Wl,--as-needed \
 # those two objects are linked in rather than moved, so the client keeps one
 # home and one set of tests.
 SEARCHD_SHARED_OBJS := $(BUILD)/indexer/embed.o $(BUILD)/indexer/remote.o
-$(BUILD)/searchd/%.o: SAGE_CFLAGS += -Iindexer
 $(BUILD)/sage-searchd: $(BUILD)/searchd/main.o $(BUILD)/searchd/tls_compat.o $(BUILD)/libsearchd.a $(SEARCHD_SHARED_OBJS) $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SEARCHD_LIBS) $(SEARCHD_TLS_LDFLAGS)
 
@@ -143,7 +142,7 @@ check: test
 
 # ---- fuzzing (clang, libFuzzer) ----
 FUZZ_BUILD := build-fuzz
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iformat -Iindexer -include format/banned.h \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iformat -include format/banned.h \
     -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
     $(call pkgcflags,$(INDEXER_PKGS))
 $(FUZZ_BUILD)/%.o: %.c

@@ -9,7 +9,7 @@
 
 #include "alloc.h"
 #include "clock.h"
-#include "embed.h"
+#include "../indexer/embed.h"   /* linked in: see the Makefile */
 #include "log.h"
 #include "lru.h"
 
