@@ -215,7 +215,7 @@ static void print_text(json_t *hits, const struct sage_hybrid_results *res, cons
 }
 
 /* --mode, --fusion, the weights and the embedder for a dense or hybrid
- * query. 0; 1 (err set) or 2 (usage, printed) to stop. */
+ * query. 0; 1 (err set) or 2 (usage, printed) to stop: the exit status. */
 static int setup_dense(struct q *q, struct cli *c, struct sage_err *err)
 {
     const char *mode = c->v[OPT_MODE].str, *url = c->v[OPT_EMBED_URL].str;
@@ -240,16 +240,20 @@ static int setup_dense(struct q *q, struct cli *c, struct sage_err *err)
         sage_search_mode_parse(mode, &q->h.mode);
     if (q->h.mode == SAGE_MODE_BM25)
         return 0;
-    if (!has_vectors)
-        return sage_err_set(err, SAGE_ENOTFOUND, "--mode=%s needs an index built with "
-                            "embeddings; '%s' has no vectors", mode, c->args[0]) < 0;
+    if (!has_vectors) {
+        sage_err_set(err, SAGE_ENOTFOUND, "--mode=%s needs an index built with embeddings; "
+                     "'%s' has no vectors", mode, c->args[0]);
+        return 1;
+    }
     if (!url) {
         fprintf(stderr, "sage-indexer query: --mode=%s needs --embed-url\n", mode);
         return 2;
     }
-    if (model && strcmp(model, q->ei.model) != 0)
-        return sage_err_set(err, SAGE_EINVAL, "the index was embedded with model '%s', not "
-                            "'%s' (--embed-model)", q->ei.model, model) < 0;
+    if (model && strcmp(model, q->ei.model) != 0) {
+        sage_err_set(err, SAGE_EINVAL, "the index was embedded with model '%s', not '%s' "
+                     "(--embed-model)", q->ei.model, model);
+        return 1;
+    }
     struct embed_config ec;
     embed_config_init(&ec);
     ec.url = url;
@@ -260,9 +264,11 @@ static int setup_dense(struct q *q, struct cli *c, struct sage_err *err)
     ec.max_inputs = 1;
     ec.concurrency = 1;
     ec.retry.timeout_ms = (unsigned)c->v[OPT_EMBED_TIMEOUT].num;
-    if (!(q->vec = sage_calloc(EMBED_MAX_DIM, sizeof(float))))
-        return sage_err_set(err, SAGE_ENOMEM, "out of memory") < 0;
-    return embed_new(&ec, &q->emb, err) < 0;
+    if (!(q->vec = sage_calloc(EMBED_MAX_DIM, sizeof(float)))) {
+        sage_err_set(err, SAGE_ENOMEM, "out of memory");
+        return 1;
+    }
+    return embed_new(&ec, &q->emb, err) < 0 ? 1 : 0;
 }
 
 int cmd_query(struct cli *c)

@@ -134,8 +134,8 @@ int qembed_enabled(const struct qembed *q)
 }
 
 /* Creates the embedder for an index's settings; q->mu held. */
-static int bind_embedder(struct qembed *q, const char *index, const struct sage_embedding_info *info,
-                struct sage_err *err)
+static int bind_embedder(struct qembed *q, const char *index,
+                         const struct sage_embedding_info *info, struct sage_err *err)
 {
     struct embed_config ec;
     embed_config_init(&ec);
