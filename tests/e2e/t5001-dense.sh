@@ -161,6 +161,21 @@ t_ok 'repeated queries come from the cache' '
     [ "$(metric "sage_embed_requests_total{result=\"ok\"}" m1)" = \
       "$(metric "sage_embed_requests_total{result=\"ok\"}" m0)" ]'
 
+t_ok 'concurrent queries are embedded at once, not one after another' '
+    fg_start fgslow --dim $DIM --latency-ms 400 &&
+    sd_start sd4 "$IX" --embed-url "$FG_URL" --embed-timeout-ms 5000 &&
+    t0=$(date +%s%N) &&
+    pids="" &&
+    for i in 1 2 3 4 5 6; do
+        curl -sS --max-time 10 -o "r$i.json" "$SD_URL/v1/search?q=slow+query+$i&mode=dense" &
+        pids="$pids $!"
+    done &&
+    for p in $pids; do wait "$p" || return 1; done &&
+    ms=$(( ($(date +%s%N) - t0) / 1000000 )) && echo "6 queries in $ms ms" &&
+    for i in 1 2 3 4 5 6; do jq -e ".mode == \"dense\" and (.hits | length) == 5" "r$i.json" ||
+        return 1; done &&
+    [ "$ms" -lt 1800 ] && sd_stop && fg_stop'
+
 t_ok 'embedder killed: hybrid degrades to BM25 with 200, dense is a 503, breaker opens' '
     kill "$FG0_PID" && t_wait 20 t_gone "$FG0_PID" &&
     sd_expect 200 d1.json "/v1/search?q=heron+beak" &&
