@@ -4,6 +4,7 @@
 
 #include <civetweb.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,6 +141,7 @@ int request_from_query(const char *qs, const struct request_limits *lim, struct 
          (parse_int(num, &os) < 0 || os < 1)) || too_long)
         return fail(e, 400, "bad_request", "w_bm25 and w_dense must be numbers, oversample a "
                     "positive integer");
+    /* clamped just past the limit, so check() refuses it by the same message */
     rq->oversample = os > REQUEST_MAX_OVERSAMPLE ? REQUEST_MAX_OVERSAMPLE + 1 : (long)os;
     return check(lim, rq, e);
 }
@@ -213,7 +215,7 @@ int request_from_json(const char *body, size_t len, const struct request_limits 
             double d = json_number_value(x);
             /* jansson refuses NaN and infinities in JSON text, but a double
              * beyond float's range would become one */
-            if (!json_is_number(x) || !(d >= -3.4e38 && d <= 3.4e38))
+            if (!json_is_number(x) || !(d >= -FLT_MAX && d <= FLT_MAX))
                 return fail(e, 400, "bad_vector", "'vector' item %zu is not a finite number "
                             "within float range", i);
             rq->vector[i] = (float)d;
