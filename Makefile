@@ -48,7 +48,7 @@ endif
 # ---- flags ----
 FORMAT_PKGS  := libzstd libxxhash msgpack jansson libcrypto libutf8proc
 INDEXER_PKGS := $(FORMAT_PKGS) libarchive poppler-glib cairo libcurl libmagic libxml-2.0 tesseract lept
-SEARCHD_PKGS := $(FORMAT_PKGS)
+SEARCHD_PKGS := $(FORMAT_PKGS) libcurl
 pkgcflags = $(shell pkg-config --cflags $(1))
 pkglibs = $(shell pkg-config --libs $(1))
 
@@ -100,7 +100,11 @@ $(BUILD)/libsearchd.a: $(SEARCHD_LIB_OBJS)
 # See searchd/tls_compat.c for why the program exports one libssl symbol.
 SEARCHD_TLS_LDFLAGS := -Wl,--no-as-needed -lssl -Wl,--as-needed \
     -Wl,-soname,libssl.so -Wl,--export-dynamic-symbol=SSL_get_peer_certificate
-$(BUILD)/sage-searchd: $(BUILD)/searchd/main.o $(BUILD)/searchd/tls_compat.o $(BUILD)/libsearchd.a $(BUILD)/libsage.a
+# searchd embeds queries with the indexer's embedding client (qembed.c):
+# those two objects are linked in rather than moved, so the client keeps one
+# home and one set of tests.
+SEARCHD_SHARED_OBJS := $(BUILD)/indexer/embed.o $(BUILD)/indexer/remote.o
+$(BUILD)/sage-searchd: $(BUILD)/searchd/main.o $(BUILD)/searchd/tls_compat.o $(BUILD)/libsearchd.a $(SEARCHD_SHARED_OBJS) $(BUILD)/libsage.a
 	$(call say,LINK,$@)$(CC) $(SAGE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SEARCHD_LIBS) $(SEARCHD_TLS_LDFLAGS)
 
 # The indexer's modules as an archive, so unit tests can link them too.

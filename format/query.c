@@ -147,3 +147,20 @@ void sage_query_release(struct sage_query *q)
     free_list(q->paths, q->n_paths);
     memset(q, 0, sizeof(*q));
 }
+
+int sage_query_embed_text(const char *q, size_t len, char **out, struct sage_err *err)
+{
+    struct sage_query pq;
+    struct sage_err perr;
+    *out = NULL;
+    if (sage_query_parse(q, len, &pq, &perr) == 0 && pq.text &&
+        strspn(pq.text, " ") < strlen(pq.text)) {
+        *out = pq.text;
+        pq.text = NULL;
+    } else if ((*out = sage_malloc(len + 1))) {
+        memcpy(*out, q, len);
+        (*out)[len] = '\0';
+    }
+    sage_query_release(&pq);
+    return *out ? 0 : sage_err_set(err, SAGE_ENOMEM, "cannot copy the query");
+}

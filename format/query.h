@@ -38,4 +38,11 @@ struct sage_query {
 int sage_query_parse(const char *q, size_t len, struct sage_query *out, struct sage_err *err);
 void sage_query_release(struct sage_query *q);
 
+/* The text a dense search embeds for query q[0, len): its words and phrase
+ * words (sage_query.text), without the operators, which mean nothing to an
+ * embedding model; q itself when that leaves nothing (or q does not parse).
+ * Both programs embed this, so they rank alike. *out is owned (sage_free).
+ * 0, or -SAGE_ENOMEM. */
+int sage_query_embed_text(const char *q, size_t len, char **out, struct sage_err *err);
+
 #endif

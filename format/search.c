@@ -2,6 +2,7 @@
  * inverted index of one file together and evaluates parsed queries. */
 #include "search.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -31,6 +32,10 @@ struct sage_searcher {
     uint64_t n_docs;
     char *stemmer;                  /* tokenizer settings of the index */
     int stopwords;
+    struct sage_vectors vec;        /* vec.n == 0 and has_vectors 0: none */
+    int has_vectors;
+    char *emb_model, *emb_qprefix, *emb_dprefix;    /* BUILD embedding (owned) */
+    int emb_normalized;
 };
 
 uint64_t sage_searcher_n_docs(const struct sage_searcher *s) { return s->n_docs; }
@@ -118,8 +123,16 @@ static int read_settings(struct sage_searcher *s, struct sage_err *err)
         const char *stop = json_string_value(json_object_get(tok, "stopwords"));
         s->stopwords = stop && strcmp(stop, "english") == 0;
     }
-    if (stem && !(s->stemmer = sage_strdup(stem)))
-        rc = sage_err_set(err, SAGE_ENOMEM, "cannot copy tokenizer settings");
+    json_t *emb = json_object_get(rec, "embedding");
+    const char *model = json_string_value(json_object_get(emb, "model"));
+    const char *qp = json_string_value(json_object_get(emb, "query_prefix"));
+    const char *dp = json_string_value(json_object_get(emb, "document_prefix"));
+    s->emb_normalized = json_is_true(json_object_get(emb, "normalized"));
+    if ((stem && !(s->stemmer = sage_strdup(stem))) ||
+        !(s->emb_model = sage_strdup(model ? model : "")) ||
+        !(s->emb_qprefix = sage_strdup(qp ? qp : "")) ||
+        !(s->emb_dprefix = sage_strdup(dp ? dp : "")))
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot copy the index's settings");
     json_decref(rec);
     return rc;
 }
@@ -211,6 +224,10 @@ int sage_searcher_open(const struct sage_reader *r, struct sage_searcher **out,
     s->chunk_map = cm->data;
     s->n_chunks = s->ix.n_chunks;
     s->has_index = 1;
+    if ((rc = sage_vectors_open(&s->vec, r, err)) == -SAGE_ENOTFOUND)
+        rc = 0;
+    else if (rc == 0)
+        s->has_vectors = 1;
 out:
     if (rc < 0)
         sage_searcher_free(s);
@@ -234,6 +251,9 @@ void sage_searcher_free(struct sage_searcher *s)
     sage_free(s->path);
     sage_free(s->title);
     sage_free(s->stemmer);
+    sage_free(s->emb_model);
+    sage_free(s->emb_qprefix);
+    sage_free(s->emb_dprefix);
     sage_bytes_release(&s->docs_b);
     sage_bytes_release(&s->text_b);
     sage_free(s);
@@ -533,6 +553,39 @@ static int path_has_prefix(const char *path, const char *prefix)
     return strncmp(path, prefix, n) == 0;
 }
 
+/* The documents the query's library and path filters allow, one byte
+ * each (*ok owned); the document table must be decoded. */
+static int doc_filter(const struct sage_searcher *s, const struct sage_query *pq, uint8_t **ok,
+                      struct sage_err *err)
+{
+    if (!(*ok = sage_calloc(s->n_docs ? s->n_docs : 1, 1)))
+        return sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document filter");
+    for (uint64_t d = 0; d < s->n_docs; d++) {
+        int lib = pq->n_libraries == 0, path = pq->n_paths == 0;
+        for (size_t i = 0; i < pq->n_libraries && !lib; i++)
+            lib = strcmp(s->library[d], pq->libraries[i]) == 0;
+        for (size_t i = 0; i < pq->n_paths && !path; i++)
+            path = path_has_prefix(s->path[d], pq->paths[i]);
+        (*ok)[d] = (uint8_t)(lib && path);
+    }
+    return 0;
+}
+
+/* Parses q and adds the filters given apart from it. */
+static int parse_with_filters(const char *q, size_t len, const struct sage_search_opts *o,
+                              struct sage_query *pq, struct sage_err *err)
+{
+    int rc = sage_query_parse(q, len, pq, err);
+    if (rc < 0)
+        return rc;
+    if ((o->library && pq->n_libraries < SAGE_QUERY_MAX_PARTS &&
+         !(pq->libraries[pq->n_libraries++] = sage_strdup(o->library))) ||
+        (o->path_prefix && pq->n_paths < SAGE_QUERY_MAX_PARTS &&
+         !(pq->paths[pq->n_paths++] = sage_strdup(o->path_prefix))))
+        return sage_err_set(err, SAGE_ENOMEM, "cannot allocate query filters");
+    return 0;
+}
+
 int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const char *q,
                 size_t len, const struct sage_search_opts *o, struct sage_results *out,
                 struct sage_err *err)
@@ -542,15 +595,8 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
     struct sage_qterms *req = NULL;
     int rc;
     memset(out, 0, sizeof(*out));
-    if ((rc = sage_query_parse(q, len, &pq, err)) < 0)
+    if ((rc = parse_with_filters(q, len, o, &pq, err)) < 0)
         goto out;
-    if ((o->library && pq.n_libraries < SAGE_QUERY_MAX_PARTS &&
-         !(pq.libraries[pq.n_libraries++] = sage_strdup(o->library))) ||
-        (o->path_prefix && pq.n_paths < SAGE_QUERY_MAX_PARTS &&
-         !(pq.paths[pq.n_paths++] = sage_strdup(o->path_prefix)))) {
-        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate query filters");
-        goto out;
-    }
     if (!s->has_index) {
         if (pq.n_phrases || pq.n_required || pq.n_excluded || pq.n_libraries || pq.n_paths) {
             rc = sage_err_set(err, SAGE_EINVAL, "filters, phrases, + and - need an index of "
@@ -563,20 +609,8 @@ int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const 
     if ((pq.n_libraries || pq.n_paths || pq.n_phrases) &&
         (rc = doc_table((struct sage_searcher *)s, err)) < 0)
         goto out;
-    if (pq.n_libraries || pq.n_paths) {
-        if (!(f.doc_ok = sage_calloc(s->n_docs ? s->n_docs : 1, 1))) {
-            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the document filter");
-            goto out;
-        }
-        for (uint64_t d = 0; d < s->n_docs; d++) {
-            int lib = pq.n_libraries == 0, path = pq.n_paths == 0;
-            for (size_t i = 0; i < pq.n_libraries && !lib; i++)
-                lib = strcmp(s->library[d], pq.libraries[i]) == 0;
-            for (size_t i = 0; i < pq.n_paths && !path; i++)
-                path = path_has_prefix(s->path[d], pq.paths[i]);
-            f.doc_ok[d] = (uint8_t)(lib && path);
-        }
-    }
+    if ((pq.n_libraries || pq.n_paths) && (rc = doc_filter(s, &pq, &f.doc_ok, err)) < 0)
+        goto out;
     if ((rc = required_terms(tk, pq.required, pq.n_required, &req, err)) < 0 ||
         (rc = excluded_bits(&f, pq.excluded, pq.n_excluded, &f.must_not, err)) < 0)
         goto out;
@@ -612,4 +646,217 @@ out:
     sage_free(f.phrases);
     sage_query_release(&pq);
     return rc;
+}
+
+/* ---- dense and hybrid ---- */
+
+int sage_search_mode_parse(const char *name, enum sage_search_mode *mode)
+{
+    if (strcmp(name, "bm25") == 0)
+        *mode = SAGE_MODE_BM25;
+    else if (strcmp(name, "dense") == 0)
+        *mode = SAGE_MODE_DENSE;
+    else if (strcmp(name, "hybrid") == 0)
+        *mode = SAGE_MODE_HYBRID;
+    else
+        return -SAGE_EINVAL;
+    return 0;
+}
+
+const char *sage_search_mode_name(enum sage_search_mode mode)
+{
+    return mode == SAGE_MODE_DENSE ? "dense" : mode == SAGE_MODE_HYBRID ? "hybrid" : "bm25";
+}
+
+int sage_searcher_embedding(const struct sage_searcher *s, struct sage_embedding_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    if (!s->has_vectors)
+        return 0;
+    info->model = s->emb_model;
+    info->query_prefix = s->emb_qprefix;
+    info->document_prefix = s->emb_dprefix;
+    info->dim = s->vec.dim;
+    info->normalized = s->emb_normalized || (s->vec.flags & SAGE_VECTORS_NORMALIZED);
+    return 1;
+}
+
+const struct sage_vectors *sage_searcher_vectors(const struct sage_searcher *s)
+{
+    return s->has_vectors ? &s->vec : NULL;
+}
+
+/* The dense leg: the best depth chunks the filters of pq allow. *total
+ * receives the number of chunks allowed. */
+static int dense_leg(const struct sage_searcher *s, const struct sage_query *pq,
+                     const struct sage_hybrid_opts *h, size_t depth, struct sage_leg_hit **out,
+                     size_t *n_out, uint64_t *total, struct sage_err *err)
+{
+    const struct sage_vectors *v = &s->vec;
+    float *q = NULL;
+    uint8_t *doc_ok = NULL;
+    uint64_t *allow = NULL;
+    struct sage_dense_hit *dh = NULL;
+    size_t n = 0;
+    int rc = 0;
+    *out = NULL;
+    *n_out = 0;
+    *total = v->n;
+    if (!h->vector || h->dim != v->dim) {
+        rc = h->vector ? sage_err_set(err, SAGE_EINVAL, "the query vector has %zu dimensions, "
+                                      "the index's vectors %u", h->dim, v->dim)
+                       : sage_err_set(err, SAGE_EINVAL, "dense search needs a query vector");
+        goto out;
+    }
+    if (!(q = sage_calloc(v->dim, sizeof(float)))) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot copy the query vector");
+        goto out;
+    }
+    double norm = 0;
+    for (uint32_t i = 0; i < v->dim; i++) {
+        if (!isfinite(h->vector[i])) {
+            rc = sage_err_set(err, SAGE_EINVAL, "the query vector holds a value that is not "
+                                                "a finite number (at %u)", i);
+            goto out;
+        }
+        q[i] = h->vector[i];
+        norm += (double)q[i] * q[i];
+    }
+    if ((s->emb_normalized || (v->flags & SAGE_VECTORS_NORMALIZED)) && norm > 0)
+        for (uint32_t i = 0; i < v->dim; i++)
+            q[i] = (float)(q[i] / sqrt(norm));
+    if (pq->n_libraries || pq->n_paths) {
+        if ((rc = doc_table((struct sage_searcher *)s, err)) < 0 ||
+            (rc = doc_filter(s, pq, &doc_ok, err)) < 0)
+            goto out;
+        if (!(allow = sage_calloc(v->n / 64 + 1, sizeof(uint64_t)))) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate the chunk filter");
+            goto out;
+        }
+        /* chunks are in document order (§9.6), but reading each chunk's
+         * document keeps this right without relying on it, at a cost far
+         * below the scan's */
+        *total = 0;
+        for (uint64_t c = 0; c < v->n; c++) {
+            uint32_t d = sage_le32(s->chunk_map + 8 + 8 * (size_t)c);
+            if (d >= s->n_docs) {
+                rc = sage_err_set(err, SAGE_ECORRUPT, "chunk %llu names a missing document",
+                                  (unsigned long long)c);
+                goto out;
+            }
+            if (doc_ok[d]) {
+                allow[c / 64] |= (uint64_t)1 << (c % 64);
+                (*total)++;
+            }
+        }
+    }
+    if (depth == 0)
+        goto out;
+    if (!(dh = sage_calloc(depth, sizeof(*dh)))) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate dense hits");
+        goto out;
+    }
+    struct sage_dense_opts dopt = { depth, h->oversample, allow, h->threads };
+    if ((rc = sage_dense_exact(v, q, &dopt, dh, &n, err)) < 0)
+        goto out;
+    if (n && !(*out = sage_calloc(n, sizeof(**out)))) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate dense hits");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        (*out)[i] = (struct sage_leg_hit){ dh[i].chunk, dh[i].score };
+    *n_out = n;
+out:
+    sage_free(q);
+    sage_free(doc_ok);
+    sage_free(allow);
+    sage_free(dh);
+    return rc;
+}
+
+int sage_search_hybrid(const struct sage_searcher *s, struct sage_tokenizer *tk, const char *q,
+                       size_t len, const struct sage_search_opts *o,
+                       const struct sage_hybrid_opts *h, struct sage_hybrid_results *out,
+                       struct sage_err *err)
+{
+    struct sage_results bm = { 0 };
+    struct sage_query pq;
+    struct sage_leg_hit *bl = NULL, *dl = NULL;
+    size_t nb = 0, nd = 0;
+    uint64_t dense_total = 0;
+    int rc = 0, words = 0;
+    memset(out, 0, sizeof(*out));
+    memset(&pq, 0, sizeof(pq));
+    if (h->mode != SAGE_MODE_BM25 && !s->has_vectors)
+        return sage_err_set(err, SAGE_ENOTFOUND, "%s search needs an index built with "
+                            "embeddings; this one has no vectors",
+                            sage_search_mode_name(h->mode));
+    size_t depth = h->mode == SAGE_MODE_HYBRID
+                   ? (h->depth ? h->depth : o->k > SAGE_HYBRID_DEPTH ? o->k : SAGE_HYBRID_DEPTH)
+                   : o->k;
+    if (h->mode != SAGE_MODE_BM25) {
+        if ((rc = parse_with_filters(q, len, o, &pq, err)) < 0)
+            goto out;
+        for (const char *p = pq.text; p && *p && !words; p++)
+            words = *p != ' ';
+    }
+    /* the BM25 leg: every mode but dense, when the query has words (a
+     * hybrid search by a raw vector may come without any) */
+    if (h->mode == SAGE_MODE_BM25 || (h->mode == SAGE_MODE_HYBRID && words)) {
+        struct sage_search_opts bo = *o;
+        bo.k = depth;
+        if ((rc = sage_search(s, tk, q, len, &bo, &bm, err)) < 0)
+            goto out;
+        if (bm.n_hits && !(bl = sage_calloc(bm.n_hits, sizeof(*bl)))) {
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate hits");
+            goto out;
+        }
+        for (size_t i = 0; i < bm.n_hits; i++)
+            bl[i] = (struct sage_leg_hit){ bm.hits[i].doc, bm.hits[i].score };
+        nb = bm.n_hits;
+        out->total = bm.total;
+        out->total_exact = bm.total_exact;
+    }
+    if (h->mode != SAGE_MODE_BM25 &&
+        (rc = dense_leg(s, &pq, h, depth, &dl, &nd, &dense_total, err)) < 0)
+        goto out;
+    if (h->mode == SAGE_MODE_HYBRID) {
+        rc = sage_fusion_fuse(bl, nb, dl, nd, &h->fusion, o->k, &out->hits, &out->n_hits, err);
+        goto out;
+    }
+    /* one leg: its own order and score */
+    const struct sage_leg_hit *one = h->mode == SAGE_MODE_DENSE ? dl : bl;
+    size_t n = h->mode == SAGE_MODE_DENSE ? nd : nb;
+    n = n < o->k ? n : o->k;
+    if (h->mode == SAGE_MODE_DENSE) {
+        out->total = dense_total;
+        out->total_exact = 1;
+    }
+    if (n && !(out->hits = sage_calloc(n, sizeof(*out->hits)))) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate hits");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct sage_fused_hit *f = &out->hits[i];
+        struct sage_leg *l = h->mode == SAGE_MODE_DENSE ? &f->dense : &f->bm25;
+        f->chunk = one[i].chunk;
+        f->score = one[i].score;
+        l->rank = (uint32_t)(i + 1);
+        l->score = one[i].score;
+    }
+    out->n_hits = n;
+out:
+    if (rc < 0)
+        sage_hybrid_results_release(out);
+    sage_results_release(&bm);
+    sage_query_release(&pq);
+    sage_free(bl);
+    sage_free(dl);
+    return rc;
+}
+
+void sage_hybrid_results_release(struct sage_hybrid_results *res)
+{
+    sage_free(res->hits);
+    memset(res, 0, sizeof(*res));
 }

@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dense.h"
 #include "err.h"
+#include "fusion.h"
 #include "reader.h"
 #include "scan.h"
 #include "tokenize.h"
@@ -44,7 +46,8 @@ struct sage_search_opts {
     const char *path_prefix;    /* NULL, or a path: filter given apart from the query */
 };
 
-/* Runs query q[0, len). Hits are chunk ids (document ids for a 1.0 file). */
+/* Runs query q[0, len) with BM25. Hits are chunk ids (document ids for a
+ * 1.0 file). */
 int sage_search(const struct sage_searcher *s, struct sage_tokenizer *tk, const char *q,
                 size_t len, const struct sage_search_opts *o, struct sage_results *out,
                 struct sage_err *err);
@@ -69,5 +72,62 @@ int sage_searcher_hit_text(const struct sage_searcher *s, uint64_t hit, json_t *
  * format 1.2 answer from CHUNK_META and decompress nothing. */
 int sage_searcher_hit_info(const struct sage_searcher *s, uint64_t hit, int want_text,
                            json_t **rec, struct sage_err *err);
+
+/* ---- dense and hybrid (FORMAT.md §11.6) ---- */
+
+enum sage_search_mode { SAGE_MODE_BM25, SAGE_MODE_DENSE, SAGE_MODE_HYBRID };
+
+/* "bm25", "dense" or "hybrid" into *mode: 0, or -SAGE_EINVAL. */
+int sage_search_mode_parse(const char *name, enum sage_search_mode *mode);
+const char *sage_search_mode_name(enum sage_search_mode mode);
+
+#define SAGE_HYBRID_DEPTH 100       /* least depth of each leg of a hybrid search */
+
+/* How the index's vectors were made (BUILD `embedding`), so a query vector
+ * can be made the same way. Strings belong to the searcher. */
+struct sage_embedding_info {
+    const char *model, *query_prefix, *document_prefix;   /* "" when unset */
+    uint32_t dim;
+    int normalized;                 /* rows have unit length: so must the query */
+};
+
+/* 1 with *info when the index has VECTORS, 0 when it has none. */
+int sage_searcher_embedding(const struct sage_searcher *s, struct sage_embedding_info *info);
+/* The VECTORS of the index, NULL when it has none. */
+const struct sage_vectors *sage_searcher_vectors(const struct sage_searcher *s);
+
+struct sage_hybrid_opts {
+    enum sage_search_mode mode;
+    const float *vector;            /* the query's embedding (dense, hybrid), borrowed */
+    size_t dim;                     /* its length: must be the index's dimension */
+    unsigned oversample;            /* dense candidates per hit; 0: SAGE_DENSE_OVERSAMPLE */
+    size_t depth;                   /* hits taken from each leg of a hybrid search;
+                                       0: max(k, SAGE_HYBRID_DEPTH) */
+    struct sage_fusion_opts fusion;
+    unsigned threads;               /* dense scan threads; 0: the library's default */
+};
+
+struct sage_hybrid_results {
+    struct sage_fused_hit *hits;    /* best first (owned); each with its legs */
+    size_t n_hits;
+    uint64_t total;                 /* bm25, hybrid: chunks matching a word (see
+                                       sage_results); dense: chunks the filters allow */
+    int total_exact;
+};
+
+/* Runs query q[0, len) (may be empty in dense and hybrid modes) in h->mode:
+ * bm25 as sage_search (each hit's bm25 leg set, score the BM25 score); dense
+ * scans the vectors with the query's library and path filters (from o and
+ * from the query's operators) as an allow bitmap before the top k; hybrid
+ * fuses both legs (§11.6). Words, phrases, + and - shape the BM25 leg only.
+ * The vector is copied and normalized when the index's rows are. Errors:
+ * -SAGE_ENOTFOUND when dense or hybrid meets an index without vectors,
+ * -SAGE_EINVAL for a missing vector, a wrong dimension or a non-finite
+ * value, and sage_search's. Thread-safe as sage_search. */
+int sage_search_hybrid(const struct sage_searcher *s, struct sage_tokenizer *tk, const char *q,
+                       size_t len, const struct sage_search_opts *o,
+                       const struct sage_hybrid_opts *h, struct sage_hybrid_results *out,
+                       struct sage_err *err);
+void sage_hybrid_results_release(struct sage_hybrid_results *res);
 
 #endif

@@ -24,6 +24,7 @@
 #define MAX_CONCURRENCY 256u
 #define MAX_STORED_ID ((uint64_t)1 << 31)
 #define IDLE_POLL_MS 1000
+#define QUERY_IDLE_MAX 64u          /* idle query connections kept */
 
 /* One queued text: the JSON string (prefix included) and its estimates. */
 struct item {
@@ -77,8 +78,13 @@ struct embedder {
     uint8_t *have;              /* 1 when row id holds a vector */
     size_t cap_have, n_rows;    /* n_rows: largest id + 1 */
 
-    pthread_mutex_t query_mu;   /* serializes embed_query on query_easy */
-    CURL *query_easy;
+    /* Idle easy handles for embed_query: a caller takes one (or makes one
+     * when none is idle) and gives it back, so concurrent queries (searchd's
+     * worker threads) each have a connection and never wait on another's
+     * round trip; at most QUERY_IDLE_MAX stay kept-alive. */
+    pthread_mutex_t query_mu;   /* guards query_idle */
+    CURL *query_idle[QUERY_IDLE_MAX];
+    unsigned n_query_idle;
 };
 
 /* ---- configuration ---- */
@@ -717,7 +723,7 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
     char *joined = len <= SIZE_MAX - pl - 1 ? sage_malloc(pl + len + 1) : NULL;
     json_t *req = NULL;
     struct sage_err perr = { 0 };
-    pthread_mutex_lock(&e->query_mu);
+    CURL *h = NULL;
     if (!joined) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot build a query request");
         goto out;
@@ -729,14 +735,15 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
         rc = sage_err_set(err, SAGE_EINVAL, "query text is not valid UTF-8");
         goto out;
     }
-    if (!e->query_easy && (!(e->query_easy = curl_easy_init()) ||
-                           remote_easy_setup(&e->r, e->query_easy, NULL, NULL, NULL) < 0)) {
-        curl_easy_cleanup(e->query_easy);
-        e->query_easy = NULL;
+    pthread_mutex_lock(&e->query_mu);
+    if (e->n_query_idle)
+        h = e->query_idle[--e->n_query_idle];
+    pthread_mutex_unlock(&e->query_mu);
+    if (!h && (!(h = curl_easy_init()) || remote_easy_setup(&e->r, h, NULL, NULL, NULL) < 0)) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot set up a query request");
         goto out;
     }
-    if ((rc = remote_post(&e->r, e->query_easy, body, strlen(body), &resp, "a query", err)) < 0)
+    if ((rc = remote_post(&e->r, h, body, strlen(body), &resp, "a query", err)) < 0)
         goto out;
     dim = embed_dim(e);
     if (embed_parse_response(resp.p, resp.len, 1, &dim, &v, &perr) < 0) {
@@ -758,7 +765,17 @@ int embed_query(struct embedder *e, const char *text, size_t len, float *out, si
     memcpy(out, v, dim * sizeof(float));
     rc = (int)dim;
 out:
-    pthread_mutex_unlock(&e->query_mu);
+    /* a handle whose request failed is dropped: its connection may be the
+     * broken one */
+    if (h && rc >= 0) {
+        pthread_mutex_lock(&e->query_mu);
+        if (e->n_query_idle < QUERY_IDLE_MAX) {
+            e->query_idle[e->n_query_idle++] = h;
+            h = NULL;
+        }
+        pthread_mutex_unlock(&e->query_mu);
+    }
+    curl_easy_cleanup(h);
     sage_free(v);
     sage_free(resp.p);
     free(body);
@@ -801,7 +818,8 @@ void embed_free(struct embedder *e)
         e->head = it->next;
         free_items(&it, 1);
     }
-    curl_easy_cleanup(e->query_easy);
+    for (unsigned i = 0; i < e->n_query_idle; i++)
+        curl_easy_cleanup(e->query_idle[i]);
     curl_multi_cleanup(e->multi);
     remote_release(&e->r);
     sage_free(e->slots);

@@ -110,7 +110,9 @@ int embed_vectors(struct embedder *e, float **vecs, size_t *n, struct sage_err *
 /* Embeds one query text (query_prefix prepended) synchronously, on a
  * connection of its own, with the same retry policy, into out[0..out_cap).
  * Returns the dimension, -SAGE_ELIMIT when the vector does not fit, or the
- * error. Thread-safe (queries are serialized); usable with or without
+ * error. Thread-safe: concurrent queries run at once, each on a connection
+ * taken from a pool of idle ones (a new one when none is idle; up to 64
+ * stay open between queries); usable with or without
  * embed_add, before or after embed_finish. */
 int embed_query(struct embedder *e, const char *text, size_t len, float *out, size_t out_cap,
                 struct sage_err *err);

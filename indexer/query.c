@@ -1,8 +1,11 @@
 /* sage-indexer query: searches an index file offline (format/search.h, the
  * same code searchd uses) and prints the hits with their library, path,
  * heading path, page and a snippet (text or JSON), or a TREC run for a file
- * of queries. */
+ * of queries. Dense and hybrid queries are embedded by the server of
+ * --embed-url with the index's model and query prefix, as searchd does
+ * (without its cache and breaker: here a failure is an error). */
 #include <jansson.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,7 +13,9 @@
 
 #include "alloc.h"
 #include "cli.h"
+#include "embed.h"
 #include "log.h"
+#include "query.h"
 #include "search.h"
 #include "clock.h"
 
@@ -20,6 +25,10 @@ struct q {
     struct sage_tokenizer *tk;
     struct sage_search_opts o;
     const char *library;            /* --library, added as a library: filter */
+    struct sage_hybrid_opts h;      /* mode, fusion; h.vector: vec */
+    struct sage_embedding_info ei;  /* the index's, when it has vectors */
+    struct embedder *emb;           /* dense and hybrid: the query embedder */
+    float *vec;                     /* EMBED_MAX_DIM floats */
 };
 
 /* The query words of the command line, joined, with --library as a filter. */
@@ -39,24 +48,48 @@ static char *join_args(const char *library, char **a, int n)
     return q;
 }
 
-static int search(struct q *q, const char *text, size_t k, struct sage_results *res,
+static int search(struct q *q, const char *text, size_t k, struct sage_hybrid_results *res,
                   struct sage_err *err)
 {
     struct sage_search_opts o = q->o;
+    char *et = NULL;
+    int rc = 0;
+    memset(res, 0, sizeof(*res));
     o.k = k;
-    return sage_search(q->s, q->tk, text, strlen(text), &o, res, err);
+    if (q->h.mode != SAGE_MODE_BM25) {
+        if ((rc = sage_query_embed_text(text, strlen(text), &et, err)) < 0 ||
+            (rc = embed_query(q->emb, et, strlen(et), q->vec, EMBED_MAX_DIM, err)) < 0)
+            goto out;
+        if ((unsigned)rc != q->ei.dim) {
+            rc = sage_err_set(err, SAGE_EINVAL, "the embedding server answers with dimension %d, "
+                              "the index's vectors have %u", rc, q->ei.dim);
+            goto out;
+        }
+        q->h.vector = q->vec;
+        q->h.dim = q->ei.dim;
+    }
+    rc = sage_search_hybrid(q->s, q->tk, text, strlen(text), &o, &q->h, res, err);
+out:
+    sage_free(et);
+    return rc < 0 ? rc : 0;
+}
+
+static json_t *leg_json(const struct sage_leg *l)
+{
+    return l->rank ? json_pack("{s:i, s:f}", "rank", (int)l->rank, "score", l->score)
+                   : json_null();
 }
 
 /* A hit as JSON: the document's record plus score, chunk, heading, page,
  * how its text was obtained and a snippet marked with open/close. */
-static json_t *hit_json(struct q *q, const char *query, const struct sage_hit *h,
+static json_t *hit_json(struct q *q, const char *query, const struct sage_fused_hit *h,
                         const char *open, const char *close, struct sage_err *err)
 {
     json_t *doc = NULL, *text = NULL;
     char *snip = NULL;
     uint32_t d;
-    if (sage_searcher_hit_doc(q->s, h->doc, &d, err) < 0 ||
-        sage_searcher_hit_text(q->s, h->doc, &text, err) < 0 ||
+    if (sage_searcher_hit_doc(q->s, h->chunk, &d, err) < 0 ||
+        sage_searcher_hit_text(q->s, h->chunk, &text, err) < 0 ||
         sage_searcher_doc(q->s, d, &doc, err) < 0)
         goto fail;
     json_t *t = json_object_get(text, "text");
@@ -64,8 +97,12 @@ static json_t *hit_json(struct q *q, const char *query, const struct sage_hit *h
                      &snip, err) < 0)
         goto fail;
     json_object_set_new(doc, "score", json_real(h->score));
-    json_object_set_new(doc, "chunk", sage_searcher_has_index(q->s) ? json_integer((json_int_t)h->doc)
-                                                                   : json_null());
+    json_object_set_new(doc, "chunk", sage_searcher_has_index(q->s)
+                                      ? json_integer((json_int_t)h->chunk) : json_null());
+    if (q->h.mode != SAGE_MODE_BM25) {
+        json_object_set_new(doc, "bm25", leg_json(&h->bm25));
+        json_object_set_new(doc, "dense", leg_json(&h->dense));
+    }
     json_object_set(doc, "heading", json_object_get(text, "heading"));
     json_object_set(doc, "page", json_object_get(text, "page"));
     json_t *src = json_object_get(text, "source");
@@ -115,7 +152,7 @@ static int run_trec(struct q *q, const char *path, size_t k, struct sage_err *er
             rc = sage_err_set(err, SAGE_EINVAL, "'%s': each line needs \"id\" and \"text\"", path);
             break;
         }
-        struct sage_results res;
+        struct sage_hybrid_results res;
         /* chunks of one document collapse: ask for more chunks than documents */
         if ((rc = search(q, text, k * 3, &res, err)) == 0) {
             size_t rank = 0;
@@ -123,7 +160,7 @@ static int run_trec(struct q *q, const char *path, size_t k, struct sage_err *er
             for (size_t i = 0; rc == 0 && i < res.n_hits && rank < k; i++) {
                 uint32_t d;
                 json_t *doc = NULL;
-                if ((rc = sage_searcher_hit_doc(q->s, res.hits[i].doc, &d, err)) < 0 || seen[d])
+                if ((rc = sage_searcher_hit_doc(q->s, res.hits[i].chunk, &d, err)) < 0 || seen[d])
                     continue;
                 seen[d] = 1;
                 if ((rc = sage_searcher_doc(q->s, d, &doc, err)) < 0)
@@ -134,7 +171,7 @@ static int run_trec(struct q *q, const char *path, size_t k, struct sage_err *er
                        res.hits[i].score);
                 json_decref(doc);
             }
-            sage_results_release(&res);
+            sage_hybrid_results_release(&res);
         }
         json_decref(o);
     }
@@ -144,7 +181,7 @@ static int run_trec(struct q *q, const char *path, size_t k, struct sage_err *er
     return rc;
 }
 
-static void print_text(json_t *hits, const struct sage_results *res, const char *query,
+static void print_text(json_t *hits, const struct sage_hybrid_results *res, const char *query,
                        double took)
 {
     size_t i;
@@ -161,14 +198,86 @@ static void print_text(json_t *hits, const struct sage_results *res, const char 
             printf(" (page %" JSON_INTEGER_FORMAT ")", page);
         printf("\n    %s\n    %s\n", heading ? heading : json_string_value(json_object_get(h, "title")),
                json_string_value(json_object_get(h, "snippet")));
+        json_t *b = json_object_get(h, "bm25"), *d = json_object_get(h, "dense");
+        if (b || d) {
+            printf("    bm25: ");
+            if (json_is_object(b))
+                printf("#%lld %.3f", (long long)json_integer_value(json_object_get(b, "rank")),
+                       json_real_value(json_object_get(b, "score")));
+            else
+                printf("-");
+            printf("  dense: ");
+            if (json_is_object(d))
+                printf("#%lld %.3f\n", (long long)json_integer_value(json_object_get(d, "rank")),
+                       json_real_value(json_object_get(d, "score")));
+            else
+                printf("-\n");
+        }
     }
+}
+
+/* --mode, --fusion, the weights and the embedder for a dense or hybrid
+ * query. 0; 1 (err set) or 2 (usage, printed) to stop: the exit status. */
+static int setup_dense(struct q *q, struct cli *c, struct sage_err *err)
+{
+    const char *mode = c->v[OPT_MODE].str, *url = c->v[OPT_EMBED_URL].str;
+    const char *model = c->v[OPT_EMBED_MODEL].str;
+    int has_vectors = sage_searcher_embedding(q->s, &q->ei);
+    char *e1, *e2;
+    q->h.fusion.kind = strcmp(c->v[OPT_FUSION].str, "convex") == 0 ? SAGE_FUSION_CONVEX
+                                                                   : SAGE_FUSION_RRF;
+    q->h.fusion.w_bm25 = strtod(c->v[OPT_W_BM25].str, &e1);
+    q->h.fusion.w_dense = strtod(c->v[OPT_W_DENSE].str, &e2);
+    q->h.oversample = (unsigned)c->v[OPT_OVERSAMPLE].num;
+    if (*e1 || *e2 || !(q->h.fusion.w_bm25 >= 0 && q->h.fusion.w_bm25 <= 1000) ||
+        !(q->h.fusion.w_dense >= 0 && q->h.fusion.w_dense <= 1000) ||
+        q->h.fusion.w_bm25 + q->h.fusion.w_dense <= 0) {
+        fprintf(stderr, "sage-indexer query: --w-bm25 and --w-dense must be in [0, 1000], not "
+                        "both 0\n");
+        return 2;
+    }
+    if (strcmp(mode, "auto") == 0)
+        q->h.mode = has_vectors && url ? SAGE_MODE_HYBRID : SAGE_MODE_BM25;
+    else
+        sage_search_mode_parse(mode, &q->h.mode);
+    if (q->h.mode == SAGE_MODE_BM25)
+        return 0;
+    if (!has_vectors) {
+        sage_err_set(err, SAGE_ENOTFOUND, "--mode=%s needs an index built with embeddings; "
+                     "'%s' has no vectors", mode, c->args[0]);
+        return 1;
+    }
+    if (!url) {
+        fprintf(stderr, "sage-indexer query: --mode=%s needs --embed-url\n", mode);
+        return 2;
+    }
+    if (model && strcmp(model, q->ei.model) != 0) {
+        sage_err_set(err, SAGE_EINVAL, "the index was embedded with model '%s', not '%s' "
+                     "(--embed-model)", q->ei.model, model);
+        return 1;
+    }
+    struct embed_config ec;
+    embed_config_init(&ec);
+    ec.url = url;
+    ec.model = q->ei.model;
+    ec.api_key = c->v[OPT_EMBED_KEY].str;
+    ec.api_key_file = c->v[OPT_EMBED_KEY_FILE].str;
+    ec.query_prefix = q->ei.query_prefix;
+    ec.max_inputs = 1;
+    ec.concurrency = 1;
+    ec.retry.timeout_ms = (unsigned)c->v[OPT_EMBED_TIMEOUT].num;
+    if (!(q->vec = sage_calloc(EMBED_MAX_DIM, sizeof(float)))) {
+        sage_err_set(err, SAGE_ENOMEM, "out of memory");
+        return 1;
+    }
+    return embed_new(&ec, &q->emb, err) < 0 ? 1 : 0;
 }
 
 int cmd_query(struct cli *c)
 {
     struct sage_err err = { 0 };
     struct q q = { 0 };
-    struct sage_results res = { 0 };
+    struct sage_hybrid_results res = { 0 };
     json_t *out = NULL, *hits = json_array();
     char *text = NULL;
     int status = 1, json = (int)c->v[OPT_JSON].num;
@@ -177,8 +286,10 @@ int cmd_query(struct cli *c)
     size_t k = (size_t)c->v[OPT_K].num;
     char *e1, *e2;
     if (c->n_args < (trec ? 1 : 2) || (trec && c->n_args != 1)) {
-        fprintf(stderr, "usage: sage-indexer query [-k N] [--library NAME] [--json] FILE QUERY...\n"
-                        "       sage-indexer query [-k N] --trec QUERIES.jsonl FILE\n");
+        fprintf(stderr, "usage: sage-indexer query [-k N] [--library NAME] [--json] "
+                        "[--mode M --embed-url URL] FILE QUERY...\n"
+                        "       sage-indexer query [-k N] [--mode M --embed-url URL] "
+                        "--trec QUERIES.jsonl FILE\n");
         goto usage;
     }
     q.o.k1 = strtod(c->v[OPT_K1].str, &e1);
@@ -192,6 +303,12 @@ int cmd_query(struct cli *c)
     if (sage_reader_open(c->args[0], 0, &q.r, &err) < 0 ||
         sage_searcher_open(q.r, &q.s, &err) < 0 || sage_searcher_tokenizer(q.s, &q.tk, &err) < 0)
         goto fail;
+    if ((status = setup_dense(&q, c, &err)) != 0) {
+        if (status == 1)
+            goto fail;
+        goto out;
+    }
+    status = 1;
     if (trec) {
         if (run_trec(&q, trec, k, &err) < 0)
             goto fail;
@@ -213,7 +330,8 @@ int cmd_query(struct cli *c)
     }
     double took = sage_now_ms() - t0;
     if (json) {
-        out = json_pack("{s:s, s:I, s:b, s:f, s:O}", "query", text, "total", (json_int_t)res.total,
+        out = json_pack("{s:s, s:s, s:I, s:b, s:f, s:O}", "query", text,
+                        "mode", sage_search_mode_name(q.h.mode), "total", (json_int_t)res.total,
                         "total_exact", res.total_exact, "took_ms", took, "results", hits);
         char *s = out ? json_dumps(out, JSON_INDENT(2)) : NULL;
         if (s)
@@ -233,7 +351,9 @@ fail:
 out:
     json_decref(out);
     json_decref(hits);
-    sage_results_release(&res);
+    sage_hybrid_results_release(&res);
+    embed_free(q.emb);
+    sage_free(q.vec);
     sage_tokenizer_free(q.tk);
     sage_searcher_free(q.s);
     sage_reader_close(q.r);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "query.h"
 #include "request.h"
 #include "search.h"
 #include "server.h"
@@ -69,12 +70,52 @@ static int parse_int(const char *s, long long *v)
     return errno || end == s || *end ? -1 : 0;
 }
 
+/* {"rank", "score"} of a leg, or null when the leg did not list the hit. */
+static json_t *leg_json(const struct sage_leg *l)
+{
+    return l->rank ? json_pack("{s:i, s:f}", "rank", (int)l->rank, "score", l->score)
+                   : json_null();
+}
+
+/* The query vector of a dense or hybrid search, from the request or the
+ * embedder, into *vec (owned). 0; else *reason says why there is none. */
+static int query_vector(struct app *app, const struct search_req *rq, size_t dim, float **vec,
+                        enum qembed_reason *reason, struct sage_err *err)
+{
+    char *text = NULL;
+    int rc;
+    *vec = NULL;
+    *reason = QE_OK;
+    if (rq->vector) {
+        if (!(*vec = sage_calloc(rq->dim, sizeof(float))))
+            return sage_err_set(err, SAGE_ENOMEM, "out of memory");
+        memcpy(*vec, rq->vector, rq->dim * sizeof(float));
+        return 0;
+    }
+    if (sage_query_embed_text(rq->q, strlen(rq->q), &text, err) < 0 ||
+        !(*vec = sage_calloc(dim ? dim : 1, sizeof(float)))) {
+        sage_free(text);
+        return sage_err_set(err, SAGE_ENOMEM, "out of memory");
+    }
+    rc = qembed_query(app->qe, text, strlen(text), *vec, dim, reason, err);
+    sage_free(text);
+    if (rc < 0) {
+        sage_free(*vec);
+        *vec = NULL;
+        return rc;
+    }
+    return 0;
+}
+
 static int run_search(struct mg_connection *c, struct app *app, const struct search_req *rq)
 {
     struct sage_err err = { 0 };
-    struct sage_results res = { 0 };
+    struct sage_hybrid_results res = { 0 };
     struct sage_tokenizer *tk = NULL;
-    json_t *hits = NULL;
+    struct sage_embedding_info ei;
+    json_t *hits = NULL, *degraded = NULL;
+    float *vec = NULL;
+    enum qembed_reason reason = QE_OK;
     int status;
     double t0 = sage_now_ms();
     struct snapshot *snap = registry_acquire(app->reg, rq->index);
@@ -82,35 +123,80 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
         return rq->index ? send_error(c, 404, "unknown_index", NULL, "no index named '%s'",
                                       rq->index)
                          : send_error(c, 503, "not_ready", NULL, "no index is loaded");
+    int has_vectors = sage_searcher_embedding(snap->searcher, &ei);
+    /* the default: hybrid where it can be answered, else BM25 */
+    enum sage_search_mode asked = rq->has_mode ? rq->mode
+        : has_vectors && (rq->vector || qembed_enabled(app->qe)) ? SAGE_MODE_HYBRID
+        : SAGE_MODE_BM25;
+    enum sage_search_mode mode = asked;
+    if (mode != SAGE_MODE_BM25 && !has_vectors) {
+        status = send_error(c, 400, "no_vectors", NULL, "index '%s' has no vectors (it was built "
+                            "without --embed-url): use mode=bm25", snap->name);
+        goto out;
+    }
+    if (mode != SAGE_MODE_BM25 && query_vector(app, rq, ei.dim, &vec, &reason, &err) < 0) {
+        if (reason == QE_OK) {
+            status = send_error(c, 500, "internal", NULL, "%s", err.msg);
+            goto out;
+        }
+        if (mode == SAGE_MODE_DENSE) {
+            status = reason == QE_NO_EMBEDDER
+                ? send_error(c, 400, "no_embedder", NULL, "dense search needs a query vector: "
+                             "POST one as 'vector', or start sage-searchd with --embed-url")
+                : send_error(c, 503, "embedder_unavailable", "Retry-After: 1\r\n",
+                             "cannot embed the query (%s): %s", qembed_reason_name(reason),
+                             err.msg);
+            goto out;
+        }
+        /* hybrid without its dense leg: BM25 alone, and the answer says so */
+        mode = SAGE_MODE_BM25;
+        degraded = json_pack("{s:s, s:s}", "reason", qembed_reason_name(reason), "message",
+                             err.msg);
+        metrics_degraded(app->metrics, reason);
+        if (reason != QE_NO_EMBEDDER)
+            qembed_note_degraded(app->qe, reason, err.msg);
+    }
     struct sage_search_opts o = { .k = (size_t)(rq->k + rq->offset), .library = rq->library,
                                   .path_prefix = rq->path_prefix };
+    struct sage_hybrid_opts ho = {
+        .mode = mode, .vector = vec, .dim = rq->vector ? rq->dim : ei.dim,
+        .oversample = (unsigned)rq->oversample,
+        .fusion = { rq->fusion, SAGE_FUSION_RRF_K, rq->w_bm25, rq->w_dense },
+    };
     if (sage_searcher_tokenizer(snap->searcher, &tk, &err) < 0 ||
-        sage_search(snap->searcher, tk, rq->q, strlen(rq->q), &o, &res, &err) < 0) {
+        sage_search_hybrid(snap->searcher, tk, rq->q, strlen(rq->q), &o, &ho, &res, &err) < 0) {
         status = err.code == SAGE_EINVAL || err.code == SAGE_ELIMIT
-                 ? send_error(c, 400, "bad_query", NULL, "%s", err.msg)
+                 ? send_error(c, 400, rq->vector ? "bad_vector" : "bad_query", NULL, "%s",
+                              err.msg)
+                 : err.code == SAGE_ENOTFOUND
+                 ? send_error(c, 400, "no_vectors", NULL, "%s", err.msg)
                  : send_error(c, 500, "internal", NULL, "search failed: %s", err.msg);
         goto out;
     }
     hits = json_array();
     for (size_t i = (size_t)rq->offset; hits && i < res.n_hits; i++) {
+        const struct sage_fused_hit *fh = &res.hits[i];
         uint32_t d;
         json_t *doc = NULL, *text = NULL, *hit;
         char *snip = NULL;
-        if (sage_searcher_hit_doc(snap->searcher, res.hits[i].doc, &d, &err) < 0 ||
+        if (sage_searcher_hit_doc(snap->searcher, fh->chunk, &d, &err) < 0 ||
             sage_searcher_doc(snap->searcher, d, &doc, &err) < 0 ||
-            sage_searcher_hit_info(snap->searcher, res.hits[i].doc, rq->snippets, &text,
-                                   &err) < 0) {
+            sage_searcher_hit_info(snap->searcher, fh->chunk, rq->snippets, &text, &err) < 0) {
             json_decref(doc);
             status = send_error(c, 500, "internal", NULL, "cannot read hit: %s", err.msg);
             goto out;
         }
-        hit = json_pack("{s:f, s:I, s:O?, s:O?, s:O?, s:O?, s:O?}", "score", res.hits[i].score,
+        hit = json_pack("{s:f, s:I, s:O?, s:O?, s:O?, s:O?, s:O?}", "score", fh->score,
                         "doc", (json_int_t)d, "library", json_object_get(doc, "library"),
                         "path", json_object_get(doc, "path"), "title", json_object_get(doc, "title"),
                         "heading", json_object_get(text, "heading"),
                         "page", json_object_get(text, "page"));
         if (hit && sage_searcher_has_index(snap->searcher))
-            json_object_set_new(hit, "chunk", json_integer((json_int_t)res.hits[i].doc));
+            json_object_set_new(hit, "chunk", json_integer((json_int_t)fh->chunk));
+        if (hit && asked != SAGE_MODE_BM25) {
+            json_object_set_new(hit, "bm25", leg_json(&fh->bm25));
+            json_object_set_new(hit, "dense", leg_json(&fh->dense));
+        }
         if (hit && rq->snippets) {
             json_t *t = json_object_get(text, "text");
             if (sage_snippet(tk, rq->q, json_string_value(t), json_string_length(t), 240,
@@ -122,15 +208,26 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
         json_decref(text);
         json_array_append_new(hits, hit);
     }
-    status = send_json(c, 200, json_pack("{s:s, s:I, s:s, s:I, s:b, s:I, s:I, s:f, s:O}",
+    json_t *body = json_pack("{s:s, s:I, s:s, s:s, s:I, s:b, s:I, s:I, s:f, s:O}",
         "index", snap->name, "generation", (json_int_t)snap->generation, "query", rq->q,
-        "total", (json_int_t)res.total, "total_exact", res.total_exact,
-        "k", (json_int_t)rq->k, "offset", (json_int_t)rq->offset, "took_ms", sage_now_ms() - t0,
-        "hits", hits));
+        "mode", sage_search_mode_name(asked), "total", (json_int_t)res.total,
+        "total_exact", res.total_exact, "k", (json_int_t)rq->k,
+        "offset", (json_int_t)rq->offset, "took_ms", sage_now_ms() - t0, "hits", hits);
+    if (body && asked == SAGE_MODE_HYBRID)
+        json_object_set_new(body, "fusion", rq->fusion == SAGE_FUSION_RRF
+            ? json_pack("{s:s, s:f, s:f, s:f}", "method", "rrf", "k", SAGE_FUSION_RRF_K,
+                        "w_bm25", rq->w_bm25, "w_dense", rq->w_dense)
+            : json_pack("{s:s, s:f, s:f}", "method", "convex", "w_bm25", rq->w_bm25,
+                        "w_dense", rq->w_dense));
+    if (body && degraded)
+        json_object_set(body, "degraded", degraded);
+    status = send_json(c, 200, body);
 out:
     json_decref(hits);
-    sage_results_release(&res);
+    json_decref(degraded);
+    sage_hybrid_results_release(&res);
     sage_tokenizer_free(tk);
+    sage_free(vec);
     snapshot_release(snap);
     return status;
 }
@@ -276,7 +373,7 @@ int api_ready(struct mg_connection *c, void *data)
 int api_metrics(struct mg_connection *c, void *data)
 {
     struct app *app = data;
-    char *text = metrics_render(app->metrics, app->reg);
+    char *text = metrics_render(app->metrics, app->reg, app->qe);
     if (!text)
         return send_error(c, 500, "internal", NULL, "out of memory");
     mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"

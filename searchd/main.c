@@ -15,7 +15,9 @@
 enum {
     O_LISTEN, O_INDEX_DIR, O_THREADS, O_POLL, O_KEYS, O_KEYS_FILE, O_ADMIN, O_ADMIN_FILE,
     O_ALLOW_OPEN, O_TLS_CERT, O_TLS_KEY, O_MAX_QUERY, O_MAX_K, O_MAX_BODY, O_TIMEOUT, O_RATE,
-    O_BURST, O_CORS, O_ACCESS_LOG, O_PORT_FILE, O_LOG_FORMAT, O_VERIFY, O__COUNT
+    O_BURST, O_CORS, O_ACCESS_LOG, O_PORT_FILE, O_LOG_FORMAT, O_VERIFY, O_EMBED_URL,
+    O_EMBED_MODEL, O_EMBED_KEY, O_EMBED_KEY_FILE, O_EMBED_TIMEOUT, O_EMBED_CACHE,
+    O_EMBED_BREAKER, O_EMBED_COOLDOWN, O__COUNT
 };
 
 static const struct sage_opt options[O__COUNT] = {
@@ -64,7 +66,35 @@ static const struct sage_opt options[O__COUNT] = {
     [O_VERIFY] = { "verify", 0, "SAGE_VERIFY", SAGE_OPT_CHOICE, "stamp", 0, 0, 0, 0, "stamp|always",
                    "read every byte of a file before serving it: once per file version "
                    "(kept in a .NAME.verified stamp), or at every load" },
+    [O_EMBED_URL] = { "embed-url", 0, "SAGE_EMBED_URL", SAGE_OPT_STR, NULL, 0, 0, 0, 0, "URL",
+                      "OpenAI-compatible embedding server for dense and hybrid queries "
+                      "(none: BM25, or a raw vector)" },
+    [O_EMBED_MODEL] = { "embed-model", 0, "SAGE_EMBED_MODEL", SAGE_OPT_STR, NULL, 0, 0, 0, 0,
+                        "NAME", "embedding model (default: the index's; another is refused)" },
+    [O_EMBED_KEY] = { "embed-api-key", 0, "SAGE_EMBED_API_KEY", SAGE_OPT_STR, NULL, 0, 0,
+                      SAGE_OPT_SECRET, 0, "KEY", "Bearer key for the embedding server" },
+    [O_EMBED_KEY_FILE] = { "embed-api-key-file", 0, "SAGE_EMBED_API_KEY_FILE", SAGE_OPT_STR, NULL,
+                           0, 0, 0, 0, "FILE", "file whose first line is that key" },
+    [O_EMBED_TIMEOUT] = { "embed-timeout-ms", 0, "SAGE_EMBED_TIMEOUT_MS", SAGE_OPT_INT, "2000", 50,
+                          60000, 0, 0, "MS", "time a query embedding may take (one try)" },
+    [O_EMBED_CACHE] = { "embed-cache", 0, "SAGE_EMBED_CACHE", SAGE_OPT_INT, "1024", 0, 1000000, 0,
+                        0, "N", "query vectors kept (LRU; 0: no cache)" },
+    [O_EMBED_BREAKER] = { "embed-breaker-failures", 0, "SAGE_EMBED_BREAKER_FAILURES", SAGE_OPT_INT,
+                          "5", 1, 1000, 0, 0, "N",
+                          "failed query embeddings in a row that open the circuit breaker" },
+    [O_EMBED_COOLDOWN] = { "embed-breaker-cooldown-ms", 0, "SAGE_EMBED_BREAKER_COOLDOWN_MS",
+                           SAGE_OPT_INT, "10000", 10, 3600000, 0, 0, "MS",
+                           "time the breaker stays open before one query probes the server" },
 };
+
+/* The registry's check: an index's embedding settings against the query
+ * embedder's. */
+static int check_embedding(void *ctx, const char *name, const struct sage_searcher *s,
+                           struct sage_err *err)
+{
+    struct sage_embedding_info info;
+    return sage_searcher_embedding(s, &info) ? qembed_check(ctx, name, &info, err) : 0;
+}
 
 static int is_loopback(const char *listen)
 {
@@ -184,12 +214,18 @@ int main(int argc, char **argv)
     char *eff = sage_opt_effective(options, O__COUNT, 1, v);
     sage_log(SAGE_LOG_INFO, "starting: %s", eff ? eff : "");
     free(eff);
+    struct qembed_config qc = {
+        v[O_EMBED_URL].str, v[O_EMBED_MODEL].str, v[O_EMBED_KEY].str, v[O_EMBED_KEY_FILE].str,
+        (unsigned)v[O_EMBED_TIMEOUT].num, (unsigned)v[O_EMBED_CACHE].num,
+        (unsigned)v[O_EMBED_BREAKER].num, (unsigned)v[O_EMBED_COOLDOWN].num,
+    };
     if (metrics_new(&app.metrics) < 0 || auth_new(&ac, &app.auth) < 0 ||
-        registry_new(v[O_INDEX_DIR].str, &app.reg) < 0) {
+        qembed_new(&qc, &app.qe, &err) < 0 || registry_new(v[O_INDEX_DIR].str, &app.reg) < 0) {
         sage_log(SAGE_LOG_ERROR, "out of memory");
         goto out;
     }
     registry_set_verify_always(app.reg, strcmp(vm, "always") == 0);
+    registry_set_check(app.reg, check_embedding, app.qe);
     /* the signals are taken by sigwait below, in no other thread */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -198,6 +234,20 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     registry_scan(app.reg);
+    /* an index the embedder cannot serve is refused at any load, and the
+     * previous file keeps serving; at start-up there is none, so stop */
+    if (qembed_mismatches(app.qe) > 0) {
+        sage_log(SAGE_LOG_ERROR, "refusing to start: an index does not match the query "
+                 "embedder (see above)");
+        goto out;
+    }
+    if ((rc = qembed_probe(app.qe, &err)) == -SAGE_EINVAL) {
+        sage_log(SAGE_LOG_ERROR, "refusing to start: %s", err.msg);
+        goto out;
+    } else if (rc < 0) {
+        sage_log(SAGE_LOG_WARN, "embedding server not answering at start-up (hybrid searches "
+                 "answer from BM25 until it does): %s", err.msg);
+    }
     if (registry_watch(app.reg, (unsigned)v[O_POLL].num) < 0 || server_start(&app) < 0) {
         sage_log(SAGE_LOG_ERROR, "cannot listen on '%s'", v[O_LISTEN].str);
         goto out;
@@ -228,6 +278,7 @@ int main(int argc, char **argv)
 out:
     server_stop(&app);
     registry_free(app.reg);
+    qembed_free(app.qe);
     auth_free(app.auth);
     metrics_free(app.metrics);
     auth_keys_free(keys, ac.n_keys);

@@ -25,6 +25,7 @@ struct metrics {
     uint64_t requests[R__COUNT][N_STATUS];
     uint64_t buckets[R__COUNT][N_BOUNDS + 1];   /* last: +Inf */
     uint64_t sum_us[R__COUNT];
+    uint64_t degraded[QE__COUNT];
 };
 
 int metrics_new(struct metrics **out)
@@ -72,6 +73,12 @@ void metrics_request(struct metrics *m, enum route r, int status, double seconds
     __atomic_add_fetch(&m->sum_us[r], (uint64_t)(seconds * 1e6), __ATOMIC_RELAXED);
 }
 
+void metrics_degraded(struct metrics *m, enum qembed_reason r)
+{
+    if ((unsigned)r < QE__COUNT)
+        __atomic_add_fetch(&m->degraded[r], 1, __ATOMIC_RELAXED);
+}
+
 struct out {
     char *s;
     size_t len, cap;
@@ -117,7 +124,7 @@ static uint64_t resident(const void *base, uint64_t size)
     return n * (uint64_t)page;
 }
 
-char *metrics_render(struct metrics *m, struct registry *reg)
+char *metrics_render(struct metrics *m, struct registry *reg, struct qembed *qe)
 {
     struct out o = { sage_malloc(8192), 0, 8192 };
     put(&o, "# HELP sage_requests_total HTTP requests by route and status.\n"
@@ -199,5 +206,28 @@ char *metrics_render(struct metrics *m, struct registry *reg)
             "# TYPE sage_ready gauge\nsage_ready %d\n",
         (unsigned long long)st.reloads_ok, (unsigned long long)st.reloads_failed, st.last_reload,
         registry_ready(reg));
+    put(&o, "# HELP sage_degraded_total Searches answered from BM25 alone because the query "
+            "had no vector, by reason.\n# TYPE sage_degraded_total counter\n");
+    for (int r = QE_OK + 1; r < QE__COUNT; r++)
+        put(&o, "sage_degraded_total{reason=\"%s\"} %llu\n", qembed_reason_name(r),
+            (unsigned long long)__atomic_load_n(&m->degraded[r], __ATOMIC_RELAXED));
+    struct qembed_stats qs;
+    qembed_get_stats(qe, &qs);
+    put(&o, "# HELP sage_embed_requests_total Query embeddings asked of the embedding server, "
+            "by result.\n# TYPE sage_embed_requests_total counter\n"
+            "sage_embed_requests_total{result=\"ok\"} %llu\n"
+            "sage_embed_requests_total{result=\"failed\"} %llu\n"
+            "# HELP sage_embed_cache_total Query vector cache lookups, by result.\n"
+            "# TYPE sage_embed_cache_total counter\n"
+            "sage_embed_cache_total{result=\"hit\"} %llu\n"
+            "sage_embed_cache_total{result=\"miss\"} %llu\n"
+            "# HELP sage_embed_breaker_opens_total Times the embedder's circuit breaker opened.\n"
+            "# TYPE sage_embed_breaker_opens_total counter\n"
+            "sage_embed_breaker_opens_total %llu\n"
+            "# HELP sage_embed_breaker_state Circuit breaker: 0 closed, 1 open, 2 half-open.\n"
+            "# TYPE sage_embed_breaker_state gauge\nsage_embed_breaker_state %d\n",
+        (unsigned long long)(qs.requests - qs.failures), (unsigned long long)qs.failures,
+        (unsigned long long)qs.cache_hits, (unsigned long long)qs.cache_misses,
+        (unsigned long long)qs.breaker_opens, (int)qs.breaker);
     return o.s;
 }

@@ -53,6 +53,8 @@ struct registry {
     unsigned poll_ms;
     int verify_always;
     int warm_on_load;           /* atomic: load() warms the searcher before publishing */
+    registry_check_fn check;    /* NULL: none */
+    void *check_ctx;
 };
 
 static int same_file(const struct file_id *a, const struct file_id *b)
@@ -174,6 +176,8 @@ static struct snapshot *load(const struct registry *reg, const char *name, const
     if (sage_searcher_open(s->reader, &s->searcher, &err) < 0 ||
         (__atomic_load_n(&reg->warm_on_load, __ATOMIC_ACQUIRE) &&
          sage_searcher_warm(s->searcher, &err) < 0))
+        goto refuse;
+    if (reg->check && reg->check(reg->check_ctx, name, s->searcher, &err) != 0)
         goto refuse;
     s->load_ms = sage_now_ms() - t0;
     s->refs = 1;
@@ -520,6 +524,12 @@ static void *watch_main(void *arg)
     if (fd >= 0)
         close(fd);
     return NULL;
+}
+
+void registry_set_check(struct registry *reg, registry_check_fn fn, void *ctx)
+{
+    reg->check = fn;
+    reg->check_ctx = ctx;
 }
 
 void registry_set_verify_always(struct registry *reg, int always)

@@ -46,6 +46,15 @@ void registry_free(struct registry *reg);
  * stamp (stamp.h) vouches for. Off by default. Call before the first scan. */
 void registry_set_verify_always(struct registry *reg, int always);
 
+/* A check every file must pass, after verification and before it is
+ * published (searchd: its embedding settings against the query embedder).
+ * Non-zero refuses the file as a failed verification would: logged with
+ * err's message, counted, and the previous snapshot keeps serving. */
+typedef int (*registry_check_fn)(void *ctx, const char *name, const struct sage_searcher *s,
+                                 struct sage_err *err);
+/* Call before the first scan. */
+void registry_set_check(struct registry *reg, registry_check_fn fn, void *ctx);
+
 /* Compares the directory with what is loaded and loads, swaps or unloads
  * (serialized: concurrent calls wait). Returns the number of changes. */
 int registry_scan(struct registry *reg);

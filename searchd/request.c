@@ -4,6 +4,8 @@
 
 #include <civetweb.h>
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +37,12 @@ static int parse_int(const char *s, long long *v)
 /* The checks both forms share. */
 static int check(const struct request_limits *lim, struct search_req *rq, struct request_error *e)
 {
-    if (!rq->q || !*rq->q)
+    if ((!rq->q || !*rq->q) && !rq->vector)
         return fail(e, 400, "bad_request", "the query 'q' is missing or empty");
+    if (rq->vector && rq->has_mode && rq->mode == SAGE_MODE_BM25)
+        return fail(e, 400, "bad_request", "a 'vector' needs mode dense or hybrid");
+    if (!rq->q)
+        rq->q = "";
     if ((long)strlen(rq->q) > lim->max_query)
         return fail(e, 400, "query_too_long", "the query is longer than %ld bytes",
                     lim->max_query);
@@ -45,6 +51,14 @@ static int check(const struct request_limits *lim, struct search_req *rq, struct
     if (rq->offset < 0 || rq->offset > REQUEST_MAX_OFFSET)
         return fail(e, 400, "bad_request", "offset must be between 0 and %d",
                     REQUEST_MAX_OFFSET);
+    if (!(rq->w_bm25 >= 0 && rq->w_bm25 <= REQUEST_MAX_WEIGHT) ||
+        !(rq->w_dense >= 0 && rq->w_dense <= REQUEST_MAX_WEIGHT) ||
+        rq->w_bm25 + rq->w_dense <= 0)
+        return fail(e, 400, "bad_request", "w_bm25 and w_dense must be between 0 and %g, not "
+                    "both 0", REQUEST_MAX_WEIGHT);
+    if (rq->oversample < 0 || rq->oversample > REQUEST_MAX_OVERSAMPLE)
+        return fail(e, 400, "bad_request", "oversample must be between 1 and %d",
+                    REQUEST_MAX_OVERSAMPLE);
     return 0;
 }
 
@@ -53,6 +67,30 @@ static void defaults(struct search_req *rq)
     memset(rq, 0, sizeof(*rq));
     rq->k = 10;
     rq->snippets = 1;
+    rq->fusion = SAGE_FUSION_RRF;
+    rq->w_bm25 = rq->w_dense = 1;
+}
+
+static int parse_double(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return errno || end == s || *end || !isfinite(*v) ? -1 : 0;
+}
+
+/* mode and fusion by name. */
+static int set_choices(struct search_req *rq, const char *mode, const char *fusion,
+                       struct request_error *e)
+{
+    if (mode) {
+        if (sage_search_mode_parse(mode, &rq->mode) < 0)
+            return fail(e, 400, "bad_request", "mode must be bm25, dense or hybrid");
+        rq->has_mode = 1;
+    }
+    if (fusion && sage_fusion_parse(fusion, &rq->fusion) < 0)
+        return fail(e, 400, "bad_request", "fusion must be rrf or convex");
+    return 0;
 }
 
 /* A query-string parameter into buf; NULL when absent. -2 from civetweb
@@ -88,6 +126,23 @@ int request_from_query(const char *qs, const struct request_limits *lim, struct 
         return fail(e, 400, "bad_request", "k and offset must be integers");
     if (param(qs, "snippets", num, sizeof(num), &too_long))
         rq->snippets = strcmp(num, "0") != 0 && strcmp(num, "false") != 0;
+    char mode[16], fusion[16];
+    const char *m = param(qs, "mode", mode, sizeof(mode), &too_long);
+    const char *f = param(qs, "fusion", fusion, sizeof(fusion), &too_long);
+    if (too_long)
+        return fail(e, 400, "bad_request", "mode or fusion is not one of the names");
+    if (set_choices(rq, m, f, e) < 0)
+        return -1;
+    long long os = 0;
+    if ((param(qs, "w_bm25", num, sizeof(num), &too_long) && parse_double(num, &rq->w_bm25) < 0) ||
+        (param(qs, "w_dense", num, sizeof(num), &too_long) &&
+         parse_double(num, &rq->w_dense) < 0) ||
+        (param(qs, "oversample", num, sizeof(num), &too_long) &&
+         (parse_int(num, &os) < 0 || os < 1)) || too_long)
+        return fail(e, 400, "bad_request", "w_bm25 and w_dense must be numbers, oversample a "
+                    "positive integer");
+    /* clamped just past the limit, so check() refuses it by the same message */
+    rq->oversample = os > REQUEST_MAX_OVERSAMPLE ? REQUEST_MAX_OVERSAMPLE + 1 : (long)os;
     return check(lim, rq, e);
 }
 
@@ -128,6 +183,44 @@ int request_from_json(const char *body, size_t len, const struct request_limits 
     }
     if (bad)
         return fail(e, 400, "bad_request", "k and offset must be integers, snippets a boolean");
+    json_t *m = json_object_get(j, "mode"), *f = json_object_get(j, "fusion");
+    if ((m && !json_is_string(m)) || (f && !json_is_string(f)))
+        return fail(e, 400, "bad_request", "'mode' and 'fusion' must be strings");
+    if (set_choices(rq, json_string_value(m), json_string_value(f), e) < 0)
+        return -1;
+    const char *wk[] = { "w_bm25", "w_dense" };
+    double *wd[] = { &rq->w_bm25, &rq->w_dense };
+    for (size_t i = 0; i < 2; i++)
+        if ((v = json_object_get(j, wk[i]))) {
+            if (!json_is_number(v))
+                return fail(e, 400, "bad_request", "'%s' must be a number", wk[i]);
+            *wd[i] = json_number_value(v);
+        }
+    if ((v = json_object_get(j, "oversample"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1)
+            return fail(e, 400, "bad_request", "'oversample' must be a positive integer");
+        rq->oversample = json_integer_value(v) > REQUEST_MAX_OVERSAMPLE
+                         ? REQUEST_MAX_OVERSAMPLE + 1 : (long)json_integer_value(v);
+    }
+    if ((v = json_object_get(j, "vector"))) {
+        size_t n = json_array_size(v);
+        if (!json_is_array(v) || n == 0 || n > REQUEST_MAX_DIM)
+            return fail(e, 400, "bad_vector", "'vector' must be an array of 1 to %d numbers",
+                        REQUEST_MAX_DIM);
+        if (!(rq->vector = sage_calloc(n, sizeof(float))))
+            return fail(e, 500, "internal", "out of memory");
+        rq->dim = n;
+        for (size_t i = 0; i < n; i++) {
+            json_t *x = json_array_get(v, i);
+            double d = json_number_value(x);
+            /* jansson refuses NaN and infinities in JSON text, but a double
+             * beyond float's range would become one */
+            if (!json_is_number(x) || !(d >= -FLT_MAX && d <= FLT_MAX))
+                return fail(e, 400, "bad_vector", "'vector' item %zu is not a finite number "
+                            "within float range", i);
+            rq->vector[i] = (float)d;
+        }
+    }
     return check(lim, rq, e);
 }
 
@@ -135,6 +228,8 @@ void request_release(struct search_req *rq)
 {
     json_decref(rq->json);
     sage_free(rq->qbuf);
+    sage_free(rq->vector);
     rq->json = NULL;
     rq->qbuf = NULL;
+    rq->vector = NULL;
 }

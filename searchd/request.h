@@ -8,12 +8,24 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "search.h"
+
 #define REQUEST_MAX_OFFSET 10000
+#define REQUEST_MAX_DIM 65536       /* floats in a raw query vector (SAGE_VECTORS_DIM_MAX) */
+#define REQUEST_MAX_OVERSAMPLE 64
+#define REQUEST_MAX_WEIGHT 1000.0
 
 struct search_req {
     const char *q, *index, *library, *path_prefix;  /* into buf or json */
     long long k, offset;
     int snippets;
+    int has_mode;           /* mode given; else the server's default */
+    enum sage_search_mode mode;
+    enum sage_fusion_kind fusion;
+    double w_bm25, w_dense; /* fusion weights, 1 unless given */
+    long oversample;        /* 0: the library's default */
+    float *vector;          /* POST "vector": a raw query vector (owned), or NULL */
+    size_t dim;
     json_t *json;           /* owns the strings of a POST body */
     char buf[4][1024];      /* decoded index, library, path_prefix, k/offset scratch */
     char *qbuf;             /* decoded q of a GET (owned) */

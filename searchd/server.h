@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "metrics.h"
+#include "qembed.h"
 #include "registry.h"
 
 struct mg_connection;
@@ -33,6 +34,7 @@ struct app {
     struct registry *reg;
     struct metrics *metrics;
     struct auth *auth;
+    struct qembed *qe;              /* query embedding; never NULL once started */
     struct mg_context *ctx;
     int port;                       /* the port bound (after start) */
     int in_flight;                  /* atomic: requests between begin and end */

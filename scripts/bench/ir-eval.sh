@@ -4,14 +4,56 @@
 # BM25 baselines do), runs its queries with `sage-indexer query --trec`, and
 # scores the run with the collection's eval.py (nDCG@10, Recall@100, MRR@10).
 #   SAGE_BUILD=build bash scripts/bench/ir-eval.sh [scifact cranfield cisi]
+# Dense and hybrid (the code path searchd uses) with SAGE_EVAL_MODES, e.g.
+#   SAGE_EVAL_MODES="bm25 dense hybrid hybrid-convex" bash scripts/bench/ir-eval.sh scifact
+# The index is then built with embeddings from SAGE_EVAL_EMBED_URL (and
+# SAGE_EVAL_EMBED_MODEL, SAGE_EVAL_EMBED_QUERY_PREFIX, SAGE_EVAL_EMBED_DOC_PREFIX),
+# or, without one, from the fake server of the tests (tests/lib/fakegpu.py,
+# hashed character 3-grams, SAGE_EVAL_EMBED_DIM dimensions, 127.0.0.1 only):
+# its dense figures measure nothing about quality, only that the path works.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${SAGE_BUILD:-$top/build}
 data=${SAGE_DATASETS:-$top/../shared/datasets}
+modes=${SAGE_EVAL_MODES:-bm25}
 work=$(mktemp -d "${TMPDIR:-/tmp}/sage-ir.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+fg_pid=''
+cleanup() {
+    if [ -n "$fg_pid" ]; then
+        kill "$fg_pid" 2>/dev/null || true
+        wait "$fg_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
 sets=${*:-scifact cranfield cisi}
-printf '%-10s %8s %10s %8s %9s %9s\n' collection docs ndcg@10 r@100 mrr@10 build_s
+
+embed_flags=()
+url=${SAGE_EVAL_EMBED_URL:-}
+if [ "$modes" != bm25 ]; then
+    if [ -z "$url" ]; then
+        python3 "$top/tests/lib/fakegpu.py" --port-file "$work/fg.port" --dim "${SAGE_EVAL_EMBED_DIM:-384}" \
+            --idle-timeout 600 >"$work/fg.log" 2>&1 &
+        fg_pid=$!
+        for _ in $(seq 500); do
+            [ -s "$work/fg.port" ] && break
+            kill -0 "$fg_pid" 2>/dev/null || { cat "$work/fg.log"; exit 1; }
+            sleep 0.02
+        done
+        [ -s "$work/fg.port" ] || { echo "the fake embedding server did not start"; exit 1; }
+        url="http://127.0.0.1:$(cat "$work/fg.port")"
+        echo "note: dense vectors from the FAKE embedder (hashed character 3-grams): its dense"
+        echo "      and hybrid figures say nothing about quality, only that the code path a real"
+        echo "      embedder takes works end to end (set SAGE_EVAL_EMBED_URL for a real one)"
+    fi
+    embed_flags=(--embed-url "$url" --embed-model "${SAGE_EVAL_EMBED_MODEL:-fake}")
+    [ -n "${SAGE_EVAL_EMBED_QUERY_PREFIX:-}" ] &&
+        embed_flags+=(--embed-query-prefix "$SAGE_EVAL_EMBED_QUERY_PREFIX")
+    [ -n "${SAGE_EVAL_EMBED_DOC_PREFIX:-}" ] &&
+        embed_flags+=(--embed-doc-prefix "$SAGE_EVAL_EMBED_DOC_PREFIX")
+fi
+
+printf '%-10s %-14s %8s %10s %8s %9s %9s\n' collection mode docs ndcg@10 r@100 mrr@10 build_s
 for s in $sets; do
     d=$data/$s
     mkdir -p "$work/$s"
@@ -23,12 +65,20 @@ for s in $sets; do
     t0=$(date +%s.%N)
     # shellcheck disable=SC2086  # extra flags, split on purpose
     "$bin/sage-indexer" build --out "$work/$s/idx.sage" --chunk-size 1G --max-chunk 1G \
-        --chunk-overlap 0 ${SAGE_EVAL_BUILD_FLAGS:-} "$work/$s/docs.jsonl" 2> "$work/$s/build.log"
+        --chunk-overlap 0 "${embed_flags[@]}" ${SAGE_EVAL_BUILD_FLAGS:-} "$work/$s/docs.jsonl" \
+        2> "$work/$s/build.log"
     t1=$(date +%s.%N)
-    "$bin/sage-indexer" query -k 1000 --trec "$d/queries.jsonl" "$work/$s/idx.sage" > "$work/$s/run.txt"
-    python3 "$data/eval.py" "$d/qrels.tsv" "$work/$s/run.txt" > "$work/$s/eval.txt"
-    get() { awk -v m="$1" '$1 == m {print $3}' "$work/$s/eval.txt"; }
-    printf '%-10s %8s %10s %8s %9s %9.2f\n' "$s" \
-        "$("$bin/sage-indexer" info --json "$work/$s/idx.sage" | jq .counts.documents)" \
-        "$(get ndcg_cut_10)" "$(get recall_100)" "$(get mrr_10)" "$(echo "$t1 - $t0" | bc)"
+    n_docs=$("$bin/sage-indexer" info --json "$work/$s/idx.sage" | jq .counts.documents)
+    for m in $modes; do
+        # hybrid-convex: the convex fusion; hybrid: reciprocal rank fusion
+        qflags=(--mode "${m%-convex}")
+        [ "$m" = hybrid-convex ] && qflags+=(--fusion convex)
+        [ "$m" != bm25 ] && qflags+=(--embed-url "$url")
+        "$bin/sage-indexer" query -k 1000 "${qflags[@]}" --trec "$d/queries.jsonl" \
+            "$work/$s/idx.sage" > "$work/$s/run-$m.txt"
+        python3 "$data/eval.py" "$d/qrels.tsv" "$work/$s/run-$m.txt" > "$work/$s/eval-$m.txt"
+        get() { awk -v m="$1" '$1 == m {print $3}' "$work/$s/eval-$m.txt"; }
+        printf '%-10s %-14s %8s %10s %8s %9s %9.2f\n' "$s" "$m" "$n_docs" \
+            "$(get ndcg_cut_10)" "$(get recall_100)" "$(get mrr_10)" "$(echo "$t1 - $t0" | bc)"
+    done
 done
