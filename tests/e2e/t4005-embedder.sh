@@ -69,6 +69,19 @@ t_ok 'sage-indexer embeds a corpus through it' '
     jq -e ".summary.embedded == .summary.chunks and .summary.chunks > 0" r.json &&
     sage-indexer info --json s.sage | jq -e ".build.embedding | .status == \"ok\" and .dim == 512 and .model == \"universal-sentence-encoder-lite\""'
 
+# first hit's path for query $2 in mode $1 over the index of test 6
+first() {
+    sage-indexer query --json -k 3 --mode "$1" --embed-url "$EMB_URL" "$T_ROOT/6/s.sage" "$2" |
+        jq -r ".results[0].path // \"-\""
+}
+
+t_ok 'a query sharing no word with its document: found by dense and hybrid, not by BM25' '
+    ! grep -qiw "power\|outage" "$SAGE_TOP/datasets/sample/notes/power-failure.md" &&
+    [ "$(first bm25 "power outage")" = - ] &&
+    [ "$(first dense "power outage")" = notes/power-failure.md ] &&
+    [ "$(first hybrid "power outage")" = notes/power-failure.md ] &&
+    [ "$(first dense "power cut")" = notes/power-failure.md ]'
+
 emb_stop
 echo $? >"$T_ROOT/emb.rc"
 t_ok 'SIGTERM stops it cleanly' '[ "$(cat "$T_ROOT/emb.rc")" = 0 ]'
