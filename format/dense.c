@@ -1,33 +1,323 @@
-/* Exact dense search (dense.h): the reference version, f32 over every row.
- * (Being replaced by the int8 scan with f32 rescoring.) */
+/* Exact dense search (dense.h). The int8 rows are scanned in parts, one per
+ * thread, each part keeping its best candidates in a small heap; the parts'
+ * heaps are merged, and the candidates rescored with the f32 rows. Parts run
+ * on a process-wide pool of threads started on first use and kept for the
+ * life of the process, which the calling thread joins in: it takes parts
+ * itself while no worker has, so a busy pool slows a query, never blocks it. */
 #include "dense.h"
 
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
 #include "kernels.h"
 
-static int better(const struct sage_dense_hit *a, const struct sage_dense_hit *b)
+#define THREADS_MAX 16u             /* parts per query at most */
+#define POOL_MAX 4u                 /* default threads at most; the pool has one fewer */
+#define PART_MIN_BYTES (1u << 20)   /* smaller scans are not worth a thread */
+#define BLOCK 64u                   /* rows per kernel call: one word of the bitmap */
+#define SPARSE_MAX 16               /* set bits in a word at most to score rows one by one */
+
+struct cand {
+    float s;
+    uint64_t chunk;
+};
+
+/* a ranks below b: lower score, or the same score and a higher chunk id. */
+static int worse(const struct cand *a, const struct cand *b)
 {
-    return a->score > b->score || (a->score == b->score && a->chunk < b->chunk);
+    return a->s < b->s || (a->s == b->s && a->chunk > b->chunk);
+}
+
+/* A min-heap by worse(): the root is the weakest of the best cap seen. */
+struct heap {
+    struct cand *c;
+    size_t n, cap;
+};
+
+static void heap_push(struct heap *h, float s, uint64_t chunk)
+{
+    struct cand x = { s, chunk };
+    size_t i;
+    if (h->n < h->cap) {
+        for (i = h->n++; i > 0 && worse(&x, &h->c[(i - 1) / 2]); i = (i - 1) / 2)
+            h->c[i] = h->c[(i - 1) / 2];
+        h->c[i] = x;
+        return;
+    }
+    if (!worse(&h->c[0], &x))
+        return;
+    for (i = 0;;) {
+        size_t l = 2 * i + 1, m = l;
+        if (l >= h->n)
+            break;
+        if (l + 1 < h->n && worse(&h->c[l + 1], &h->c[l]))
+            m = l + 1;
+        if (!worse(&h->c[m], &x))
+            break;
+        h->c[i] = h->c[m];
+        i = m;
+    }
+    h->c[i] = x;
+}
+
+/* What every part of one query shares; read-only while parts run. */
+struct scan {
+    const struct sage_vectors *v;
+    const int8_t *q;            /* stride_i8 bytes, zero past dim */
+    const uint64_t *allow;
+    sage_dot_i8_rows_fn dot;
+    size_t rows_per_part;       /* a multiple of BLOCK */
+    struct heap *heaps;         /* one per part */
+};
+
+/* Scores rows [lo, hi) of word w's 64 (lo a multiple of 64) by their int8
+ * dot product times their scale, the query's scale left out: it is the same
+ * for every row. */
+static void scan_word(const struct scan *a, struct heap *h, uint64_t lo, uint64_t hi,
+                      uint64_t bits)
+{
+    const struct sage_vectors *v = a->v;
+    const float *scale = (const float *)(const void *)v->scale;
+    int32_t dots[BLOCK];
+    if (__builtin_popcountll(bits) <= SPARSE_MAX) {
+        while (bits) {
+            uint64_t c = lo + (uint64_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            a->dot(a->q, sage_vectors_row_i8(v, c), v->stride_i8, v->stride_i8, 1, dots);
+            float s = (float)dots[0] * scale[c];
+            if (h->n < h->cap || s >= h->c[0].s)
+                heap_push(h, s, c);
+        }
+        return;
+    }
+    a->dot(a->q, sage_vectors_row_i8(v, lo), v->stride_i8, v->stride_i8, (size_t)(hi - lo), dots);
+    while (bits) {
+        unsigned j = (unsigned)__builtin_ctzll(bits);
+        bits &= bits - 1;
+        float s = (float)dots[j] * scale[lo + j];
+        if (h->n < h->cap || s >= h->c[0].s)
+            heap_push(h, s, lo + j);
+    }
+}
+
+static void scan_part(const struct scan *a, unsigned part)
+{
+    const struct sage_vectors *v = a->v;
+    struct heap *h = &a->heaps[part];
+    uint64_t lo = (uint64_t)part * a->rows_per_part;
+    uint64_t hi = v->n - lo < a->rows_per_part ? v->n : lo + a->rows_per_part;
+    for (uint64_t w = lo; w < hi; w += BLOCK) {
+        uint64_t end = hi - w < BLOCK ? hi : w + BLOCK;
+        uint64_t bits = end - w == BLOCK ? ~0ull : (1ull << (end - w)) - 1;
+        if (a->allow)
+            bits &= a->allow[w / BLOCK];
+        if (bits)
+            scan_word(a, h, w, end, bits);
+    }
+}
+
+/* ---- the pool ---- */
+
+/* One query's parts: claimed in order by whoever comes, the caller too. */
+struct job {
+    const struct scan *scan;
+    unsigned n_parts, next, done;   /* under pool.mu */
+    pthread_cond_t finished;        /* done reached n_parts */
+    struct job *link;               /* queue, while parts are unclaimed */
+};
+
+/* Process-wide, the one piece of mutable global state here: threads are a
+ * resource of the process, and searchd's request threads share them. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    struct job *head, *tail;
+    unsigned threads;               /* default parts per query */
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 1 };
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+/* Takes j off the queue once its last part is claimed; pool.mu held. */
+static void dequeue(struct job *j)
+{
+    struct job *prev = NULL, *k = pool.head;
+    while (k != j) {
+        prev = k;
+        k = k->link;
+    }
+    *(prev ? &prev->link : &pool.head) = j->link;
+    if (pool.tail == j)
+        pool.tail = prev;
+}
+
+/* The next part of j; pool.mu held, a part left. */
+static unsigned claim(struct job *j)
+{
+    unsigned part = j->next++;
+    if (j->next == j->n_parts)
+        dequeue(j);
+    return part;
+}
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (!pool.head)
+            pthread_cond_wait(&pool.work, &pool.mu);
+        struct job *j = pool.head;
+        unsigned part = claim(j);
+        pthread_mutex_unlock(&pool.mu);
+        scan_part(j->scan, part);
+        pthread_mutex_lock(&pool.mu);
+        if (++j->done == j->n_parts)
+            pthread_cond_signal(&j->finished);
+    }
+    return NULL;
+}
+
+/* Starts min(online CPUs, POOL_MAX) - 1 workers; fewer if threads cannot be
+ * had, which only makes queries run on fewer threads. */
+static void pool_start(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned want = cpus < 1 ? 1 : cpus > (long)POOL_MAX ? POOL_MAX : (unsigned)cpus;
+    unsigned started = 1;
+    pthread_attr_t attr;
+    if (want > 1 && pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        for (; started < want; started++) {
+            pthread_t t;
+            if (pthread_create(&t, &attr, worker, NULL) != 0)
+                break;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    pool.threads = started;
+}
+
+/* Runs the scan's n_parts parts and returns when all are done. The caller
+ * claims parts of its own job only, so it never waits behind other queries. */
+static void run_parts(const struct scan *a, unsigned n_parts)
+{
+    if (n_parts == 1) {
+        scan_part(a, 0);
+        return;
+    }
+    struct job j = { .scan = a, .n_parts = n_parts };
+    pthread_cond_init(&j.finished, NULL);
+    pthread_mutex_lock(&pool.mu);
+    *(pool.tail ? &pool.tail->link : &pool.head) = &j;
+    pool.tail = &j;
+    if (n_parts > 2)
+        pthread_cond_broadcast(&pool.work);
+    else
+        pthread_cond_signal(&pool.work);
+    while (j.next < j.n_parts) {
+        unsigned part = claim(&j);
+        pthread_mutex_unlock(&pool.mu);
+        scan_part(a, part);
+        pthread_mutex_lock(&pool.mu);
+        j.done++;
+    }
+    while (j.done < j.n_parts)
+        pthread_cond_wait(&j.finished, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+    pthread_cond_destroy(&j.finished);
+}
+
+/* ---- the search ---- */
+
+static int by_rank(const void *x, const void *y)
+{
+    const struct cand *a = x, *b = y;
+    return worse(b, a) ? -1 : worse(a, b) ? 1 : 0;
+}
+
+unsigned sage_dense_threads(void)
+{
+    pthread_once(&pool_once, pool_start);
+    return pool.threads;
 }
 
 int sage_dense_exact(const struct sage_vectors *v, const float *q,
                      const struct sage_dense_opts *o, struct sage_dense_hit *hits,
                      size_t *n_hits, struct sage_err *err)
 {
-    (void)err;
-    size_t n = 0;
-    for (uint64_t c = 0; c < v->n && o->k; c++) {
-        if (o->allow && !(o->allow[c / 64] >> (c % 64) & 1))
-            continue;
-        struct sage_dense_hit h = { c, sage_dot_f32(q, sage_vectors_row(v, c), v->dim) };
-        if (n == o->k && !better(&h, &hits[n - 1]))
-            continue;
-        size_t i = n < o->k ? n++ : n - 1;
-        while (i > 0 && better(&h, &hits[i - 1])) {
-            hits[i] = hits[i - 1];
-            i--;
-        }
-        hits[i] = h;
+    int rc = 0;
+    int8_t *qi = NULL;
+    struct heap *heaps = NULL;
+    struct cand *all = NULL;
+    if (n_hits)
+        *n_hits = 0;
+    if (!v || !q || !o || !n_hits || (o->k && !hits))
+        return sage_err_set(err, SAGE_EINVAL, "dense search without its arguments");
+    if (o->k == 0 || v->n == 0)
+        return 0;
+    for (uint32_t j = 0; j < v->dim; j++)
+        if (!isfinite(q[j]))
+            return sage_err_set(err, SAGE_EINVAL, "query vector has a non-finite value at %u", j);
+
+    /* Candidates: k × oversample, at most every row (saturating). */
+    size_t over = o->oversample ? o->oversample : SAGE_DENSE_OVERSAMPLE;
+    size_t cap = o->k > SIZE_MAX / over ? SIZE_MAX : o->k * over;
+    if ((uint64_t)cap > v->n)
+        cap = (size_t)v->n;
+
+    /* Parts: whole words of the bitmap, each at least PART_MIN_BYTES. */
+    unsigned threads = o->threads ? o->threads : sage_dense_threads();
+    threads = threads > THREADS_MAX ? THREADS_MAX : threads;
+    uint64_t words = (v->n + BLOCK - 1) / BLOCK;
+    uint64_t word_bytes = (uint64_t)BLOCK * v->stride_i8;
+    uint64_t by_size = words * word_bytes / PART_MIN_BYTES;
+    unsigned n_parts = by_size < threads ? (by_size ? (unsigned)by_size : 1) : threads;
+    uint64_t wpp = (words + n_parts - 1) / n_parts;
+    n_parts = (unsigned)((words + wpp - 1) / wpp);
+    if (n_parts > 1)
+        pthread_once(&pool_once, pool_start);
+
+    qi = sage_calloc(1, v->stride_i8);
+    heaps = sage_calloc(n_parts, sizeof(*heaps));
+    all = sage_calloc(n_parts, cap * sizeof(*all));
+    if (!qi || !heaps || !all) {
+        rc = sage_err_set(err, SAGE_ENOMEM, "no memory for a dense search of %zu candidates", cap);
+        goto out;
     }
+    sage_vectors_quantize(q, v->dim, qi);
+    for (unsigned p = 0; p < n_parts; p++)
+        heaps[p] = (struct heap){ all + (size_t)p * cap, 0, cap };
+    struct scan a = {
+        .v = v, .q = qi, .allow = o->allow, .heaps = heaps,
+        .dot = sage_kernels_i8_rows(NULL, NULL),
+        .rows_per_part = (size_t)(wpp * BLOCK),
+    };
+    run_parts(&a, n_parts);
+
+    /* The best cap of all parts' candidates, rescored in f32. */
+    size_t n = 0;
+    for (unsigned p = 0; p < n_parts; p++) {
+        memmove(all + n, heaps[p].c, heaps[p].n * sizeof(*all));
+        n += heaps[p].n;
+    }
+    if (n > cap) {
+        qsort(all, n, sizeof(*all), by_rank);
+        n = cap;
+    }
+    for (size_t i = 0; i < n; i++)
+        all[i].s = sage_dot_f32(q, sage_vectors_row(v, all[i].chunk), v->dim);
+    qsort(all, n, sizeof(*all), by_rank);
+    n = n < o->k ? n : o->k;
+    for (size_t i = 0; i < n; i++)
+        hits[i] = (struct sage_dense_hit){ all[i].chunk, all[i].s };
     *n_hits = n;
-    return 0;
+out:
+    sage_free(all);
+    sage_free(heaps);
+    sage_free(qi);
+    return rc;
 }

@@ -32,9 +32,19 @@ struct sage_dense_opts {
 };
 
 /* The best min(k, allowed rows) chunks for query q[0, v->dim), best first,
- * into hits (room for o->k), their number in *n_hits. */
+ * into hits (room for o->k), their number in *n_hits; 0, or -SAGE_EINVAL
+ * for missing arguments or a non-finite query value, -SAGE_ENOMEM. The scan
+ * is split into at most o->threads parts (fewer for small scans), run on a
+ * pool of threads the library starts on first use and keeps for the life of
+ * the process; the caller's thread scans parts too. The result does not
+ * depend on the number of threads. Thread-safe: any number of threads may
+ * search at once, over the same vectors or not. */
 int sage_dense_exact(const struct sage_vectors *v, const float *q,
                      const struct sage_dense_opts *o, struct sage_dense_hit *hits,
                      size_t *n_hits, struct sage_err *err);
+
+/* The default of sage_dense_opts.threads: the online CPUs, at most 4 (the
+ * pool is started by this call if it was not). Thread-safe. */
+unsigned sage_dense_threads(void);
 
 #endif

@@ -1,7 +1,11 @@
-/* Dot products (kernels.h). The AVX2 versions are compiled with target
+/* Dot products (kernels.h). The SIMD versions are compiled with target
  * attributes, so the rest of the library keeps the baseline ISA, and are
- * chosen once by a cpuid check. */
+ * chosen once by a cpuid check. The int8 row kernels (one query against
+ * many rows, for the dense scan) come in four widths: AVX-512 VNNI, AVX-VNNI,
+ * AVX2 and C; all give the same integers. */
 #include "kernels.h"
+
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -82,6 +86,160 @@ static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, size_t n)
 }
 #endif
 
+/* ---- one query against many int8 rows ---- */
+
+static void i8_rows_c(const int8_t *q, const int8_t *rows, size_t stride, size_t len,
+                      size_t n_rows, int32_t *out)
+{
+    for (size_t r = 0; r < n_rows; r++)
+        out[r] = dot_i8_c(q, rows + r * stride, len);
+}
+
+#ifdef SAGE_HAVE_AVX2
+/* Σ over j of |q[j]| · (r[j] · sign q[j]) = Σ q[j] · r[j]: vpmaddubsw wants
+ * one unsigned side, and |q| is fixed for the whole call. Each 16-bit pair
+ * sum is at most 2 · 127 · 127, below the saturation of vpmaddubsw, given
+ * the [-127, 127] range kernels.h asks for. */
+__attribute__((target("avx2")))
+static inline __m256i madd_i8_avx2(__m256i acc, __m256i qabs, __m256i qv, __m256i rv)
+{
+    __m256i p = _mm256_maddubs_epi16(qabs, _mm256_sign_epi8(rv, qv));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+/* Four 8-lane sums into the four lanes of one 128-bit vector, in order. */
+__attribute__((target("avx2")))
+static inline __m128i hsum4_avx2(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+{
+    __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
+__attribute__((target("avx2")))
+static int32_t hsum_avx2(__m256i a)
+{
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(h);
+}
+
+/* Four rows per pass share each load of the query. */
+__attribute__((target("avx2")))
+static void i8_rows_avx2(const int8_t *q, const int8_t *rows, size_t stride, size_t len,
+                         size_t n_rows, int32_t *out)
+{
+    size_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const int8_t *p = rows + r * stride;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t j = 0; j < len; j += 32) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(q + j));
+            __m256i qa = _mm256_abs_epi8(qv);
+            a0 = madd_i8_avx2(a0, qa, qv, _mm256_loadu_si256((const __m256i *)(p + j)));
+            a1 = madd_i8_avx2(a1, qa, qv, _mm256_loadu_si256((const __m256i *)(p + stride + j)));
+            a2 = madd_i8_avx2(a2, qa, qv, _mm256_loadu_si256((const __m256i *)(p + 2 * stride + j)));
+            a3 = madd_i8_avx2(a3, qa, qv, _mm256_loadu_si256((const __m256i *)(p + 3 * stride + j)));
+        }
+        _mm_storeu_si128((__m128i *)(out + r), hsum4_avx2(a0, a1, a2, a3));
+    }
+    for (; r < n_rows; r++) {
+        const int8_t *p = rows + r * stride;
+        __m256i a = _mm256_setzero_si256();
+        for (size_t j = 0; j < len; j += 32) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(q + j));
+            a = madd_i8_avx2(a, _mm256_abs_epi8(qv), qv,
+                             _mm256_loadu_si256((const __m256i *)(p + j)));
+        }
+        out[r] = hsum_avx2(a);
+    }
+}
+
+/* VNNI's vpdpbusd multiplies unsigned by signed bytes. Flipping the top bit
+ * of a row byte r gives r + 128 as unsigned, so the sum is Σ q·r + 128·Σ q,
+ * and 128·Σ q, a constant of the query, is taken off at the end: one xor and
+ * one vpdpbusd per 64 row bytes. The 32-bit lanes may wrap in between, but
+ * the true result fits, so it comes out exact. */
+__attribute__((target("avxvnni,avx2")))
+static void i8_rows_avxvnni(const int8_t *q, const int8_t *rows, size_t stride, size_t len,
+                            size_t n_rows, int32_t *out)
+{
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    __m256i c = _mm256_setzero_si256();
+    for (size_t j = 0; j < len; j += 32)
+        c = _mm256_dpbusd_avx_epi32(c, flip, _mm256_loadu_si256((const __m256i *)(q + j)));
+    __m128i corr = _mm_set1_epi32(hsum_avx2(c));
+    size_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const int8_t *p = rows + r * stride;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t j = 0; j < len; j += 32) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(q + j));
+#define ROW_(k) _mm256_xor_si256(flip, _mm256_loadu_si256((const __m256i *)(p + (k) * stride + j)))
+            a0 = _mm256_dpbusd_avx_epi32(a0, ROW_(0), qv);
+            a1 = _mm256_dpbusd_avx_epi32(a1, ROW_(1), qv);
+            a2 = _mm256_dpbusd_avx_epi32(a2, ROW_(2), qv);
+            a3 = _mm256_dpbusd_avx_epi32(a3, ROW_(3), qv);
+#undef ROW_
+        }
+        _mm_storeu_si128((__m128i *)(out + r), _mm_sub_epi32(hsum4_avx2(a0, a1, a2, a3), corr));
+    }
+    for (; r < n_rows; r++) {
+        const int8_t *p = rows + r * stride;
+        __m256i a = _mm256_setzero_si256();
+        for (size_t j = 0; j < len; j += 32)
+            a = _mm256_dpbusd_avx_epi32(a, _mm256_xor_si256(flip,
+                    _mm256_loadu_si256((const __m256i *)(p + j))),
+                    _mm256_loadu_si256((const __m256i *)(q + j)));
+        out[r] = hsum_avx2(a) - _mm_cvtsi128_si32(corr);
+    }
+}
+
+/* The same with 64-byte vectors; each accumulator is folded to 256 bits
+ * before the horizontal sums. */
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx2")))
+static inline __m256i fold512(__m512i a)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx2")))
+static void i8_rows_avx512vnni(const int8_t *q, const int8_t *rows, size_t stride, size_t len,
+                               size_t n_rows, int32_t *out)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512i c = _mm512_setzero_si512();
+    for (size_t j = 0; j < len; j += 64)
+        c = _mm512_dpbusd_epi32(c, flip, _mm512_loadu_si512(q + j));
+    __m128i corr = _mm_set1_epi32(_mm512_reduce_add_epi32(c));
+    size_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const int8_t *p = rows + r * stride;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t j = 0; j < len; j += 64) {
+            __m512i qv = _mm512_loadu_si512(q + j);
+#define ROW_(k) _mm512_xor_si512(flip, _mm512_loadu_si512(p + (k) * stride + j))
+            a0 = _mm512_dpbusd_epi32(a0, ROW_(0), qv);
+            a1 = _mm512_dpbusd_epi32(a1, ROW_(1), qv);
+            a2 = _mm512_dpbusd_epi32(a2, ROW_(2), qv);
+            a3 = _mm512_dpbusd_epi32(a3, ROW_(3), qv);
+#undef ROW_
+        }
+        __m128i s = hsum4_avx2(fold512(a0), fold512(a1), fold512(a2), fold512(a3));
+        _mm_storeu_si128((__m128i *)(out + r), _mm_sub_epi32(s, corr));
+    }
+    for (; r < n_rows; r++) {
+        const int8_t *p = rows + r * stride;
+        __m512i a = _mm512_setzero_si512();
+        for (size_t j = 0; j < len; j += 64)
+            a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(flip, _mm512_loadu_si512(p + j)),
+                                    _mm512_loadu_si512(q + j));
+        out[r] = _mm512_reduce_add_epi32(a) - _mm_cvtsi128_si32(corr);
+    }
+}
+#endif
+
+
 static int use_avx2(void)
 {
 #ifdef SAGE_HAVE_AVX2
@@ -119,4 +277,44 @@ int32_t sage_dot_i8(const int8_t *a, const int8_t *b, size_t n)
 const char *sage_kernels_isa(void)
 {
     return use_avx2() ? "avx2" : "c";
+}
+
+/* Which row kernels this CPU can run, by the names kernels.h gives. */
+static int has_isa(const char *isa)
+{
+#ifdef SAGE_HAVE_AVX2
+    __builtin_cpu_init();
+    if (strcmp(isa, "avx512vnni") == 0)
+        return use_avx2() && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+    if (strcmp(isa, "avxvnni") == 0)
+        return use_avx2() && __builtin_cpu_supports("avxvnni");
+    if (strcmp(isa, "avx2") == 0)
+        return use_avx2();
+#endif
+    return strcmp(isa, "c") == 0;
+}
+
+static const struct {
+    const char *isa;
+    sage_dot_i8_rows_fn fn;
+} rows_kernels[] = {    /* best first */
+#ifdef SAGE_HAVE_AVX2
+    { "avx512vnni", i8_rows_avx512vnni },
+    { "avxvnni", i8_rows_avxvnni },
+    { "avx2", i8_rows_avx2 },
+#endif
+    { "c", i8_rows_c },
+};
+
+sage_dot_i8_rows_fn sage_kernels_i8_rows(const char *isa, const char **name)
+{
+    for (size_t i = 0; i < sizeof(rows_kernels) / sizeof(rows_kernels[0]); i++) {
+        if ((isa && strcmp(isa, rows_kernels[i].isa) != 0) || !has_isa(rows_kernels[i].isa))
+            continue;
+        if (name)
+            *name = rows_kernels[i].isa;
+        return rows_kernels[i].fn;
+    }
+    return NULL;
 }
