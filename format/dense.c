@@ -257,6 +257,9 @@ int sage_dense_exact(const struct sage_vectors *v, const float *q,
         *n_hits = 0;
     if (!v || !q || !o || !n_hits || (o->k && !hits))
         return sage_err_set(err, SAGE_EINVAL, "dense search without its arguments");
+    sage_dot_i8_rows_fn dot = sage_kernels_i8_rows(o->isa, NULL);
+    if (!dot)
+        return sage_err_set(err, SAGE_EINVAL, "no int8 kernel '%s' on this CPU", o->isa);
     if (o->k == 0 || v->n == 0)
         return 0;
     for (uint32_t j = 0; j < v->dim; j++)
@@ -293,7 +296,7 @@ int sage_dense_exact(const struct sage_vectors *v, const float *q,
         heaps[p] = (struct heap){ all + (size_t)p * cap, 0, cap };
     struct scan a = {
         .v = v, .q = qi, .allow = o->allow, .heaps = heaps,
-        .dot = sage_kernels_i8_rows(NULL, NULL),
+        .dot = dot,
         .rows_per_part = (size_t)(wpp * BLOCK),
     };
     run_parts(&a, n_parts);

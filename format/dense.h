@@ -29,11 +29,15 @@ struct sage_dense_opts {
     const uint64_t *allow;  /* NULL: every chunk may be a hit; else bit c of
                                allow[c / 64] is set for the chunks that may */
     unsigned threads;       /* scan threads; 0: the library's default */
+    const char *isa;        /* NULL: the fastest int8 kernel this CPU has; else
+                               one named as sage_kernels_i8_rows names them
+                               (tests, benchmarks); INVAL if the CPU lacks it */
 };
 
 /* The best min(k, allowed rows) chunks for query q[0, v->dim), best first,
  * into hits (room for o->k), their number in *n_hits; 0, or -SAGE_EINVAL
- * for missing arguments or a non-finite query value, -SAGE_ENOMEM. The scan
+ * for missing arguments, a non-finite query value or an ISA this CPU lacks,
+ * -SAGE_ENOMEM. The scan
  * is split into at most o->threads parts (fewer for small scans), run on a
  * pool of threads the library starts on first use and keeps for the life of
  * the process; the caller's thread scans parts too. The result does not

@@ -499,6 +499,32 @@ static void test_refusals(void **state)
     assert_int_equal(sage_dense_exact(&b->t.v, NULL, &o, got, &n, NULL), -SAGE_EINVAL);
     assert_int_equal(sage_dense_exact(&b->t.v, b->queries, NULL, got, &n, NULL), -SAGE_EINVAL);
     assert_int_equal(sage_dense_exact(&b->t.v, b->queries, &o, NULL, &n, NULL), -SAGE_EINVAL);
+    o.isa = "mmx";
+    assert_int_equal(sage_dense_exact(&b->t.v, b->queries, &o, got, &n, &err), -SAGE_EINVAL);
+    assert_non_null(strstr(err.msg, "mmx"));
+}
+
+/* Every kernel this CPU has gives the same hits. */
+static void test_isas(void **state)
+{
+    struct big *b = *state;
+    static const char *const isas[] = { "avx512vnni", "avxvnni", "avx2", "c" };
+    struct sage_dense_hit want[K], got[K];
+    int ran = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        struct sage_dense_opts o = { .k = K, .threads = 2 };
+        size_t nw, ng;
+        assert_int_equal(sage_dense_exact(&b->t.v, b->queries + i * DIM, &o, want, &nw, NULL), 0);
+        for (size_t a = 0; a < sizeof(isas) / sizeof(isas[0]); a++) {
+            o.isa = isas[a];
+            if (!sage_kernels_i8_rows(o.isa, NULL))
+                continue;
+            assert_int_equal(sage_dense_exact(&b->t.v, b->queries + i * DIM, &o, got, &ng, NULL), 0);
+            assert_same_hits(got, ng, want, nw);
+            ran++;
+        }
+    }
+    assert_true(ran >= 3);     /* "c" at least */
 }
 
 /* Out of memory at each allocation of a search: NOMEM, nothing leaked
@@ -597,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_zero_query),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_isas),
         cmocka_unit_test(test_nomem),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
