@@ -66,6 +66,13 @@ for c in "${configs[@]}"; do
     "$bench" run "$d" "$n" "$dim" "$nq" 1 "$REPS" | tee -a "$out"
     "$bench" run "$d" "$n" "$dim" "$nq" 0 "$REPS" | tee -a "$out"
     "$PY" "$here/dense-bench.py" "$d" "$n" "$dim" "$pnq" 1 | tee -a "$out"
+    if [[ $c == "${configs[0]}" ]]; then
+        # the int8 kernels this CPU has, one thread each (C on fewer queries)
+        for isa in $("$bench" isas); do
+            "$bench" run "$d" "$n" "$dim" "$([[ $isa == c ]] && echo 100 || echo "$nq")" 1 "$REPS" \
+                "$isa" | sed 's/"engine": "sage"/"engine": "sage-isa"/' | tee -a "$out"
+        done
+    fi
 done
 
 echo
@@ -82,12 +89,18 @@ for key in sorted({(r["n"], r["dim"]) for r in rows if "engine" in r}):
     for r in rows:
         if "engine" in r and (r["n"], r["dim"]) == key:
             name = r["engine"] + ("1" if r.get("threads") == 1 else "")
+            if r["engine"] == "sage-isa":
+                continue
             e[name] = r
     s, s1, npy, fa = e["sage"], e["sage1"], e["numpy"], e["faiss"]
     print(f"{key[0]:>8} {key[1]:>4} | {s1['qps']:>8.1f} {s['qps']:>8.1f} {npy['qps']:>8.1f} "
           f"{fa['qps']:>8.1f} | {s['qps'] / npy['qps']:>6.1f}x {s['qps'] / fa['qps']:>9.1f}x | "
           f"{s['recall']:>6.4f} | {s['scan_gbs']:>9.1f} {100 * s['scan_gbs'] / bw:>7.0f}% | "
           f"{s['ms']:>6.2f}")
+isa = [r for r in rows if r.get("engine") == "sage-isa"]
+if isa:
+    print("int8 kernels, one thread, %d x %d: " % (isa[0]["n"], isa[0]["dim"]) +
+          ", ".join(f"{r['isa']} {r['qps']:.0f} q/s ({r['cpu_ms']:.2f} CPU ms/q)" for r in isa))
 print("q/s: queries a second, one query per call; recall: SAGE's top 10 against the exact f32 "
       "top 10 (numpy's and FAISS's are in the JSON); scan GB/s: int8 row bytes read a second "
       "(sets that fit in the last-level cache can exceed the memory bandwidth)")

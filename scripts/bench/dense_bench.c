@@ -12,6 +12,7 @@
  *                                       their slices of a MIB buffer, best of REPS passes
  *                                       (alternately one and four streams a thread)
  *   dense_bench spawn N                 what a pthread_create + join pair costs (N of them)
+ *   dense_bench isas                    the int8 kernels this CPU can run, one a line
  * Times are CLOCK_MONOTONIC wall time. Comparing with numpy and FAISS is left to the
  * script. */
 #include <errno.h>
@@ -495,7 +496,8 @@ static int usage(void)
     fprintf(stderr, "usage: dense_bench gen DIR N DIM NQ SEED\n"
                     "       dense_bench run DIR N DIM NQ THREADS REPS [ISA]\n"
                     "       dense_bench membw MIB THREADS REPS\n"
-                    "       dense_bench spawn N\n");
+                    "       dense_bench spawn N\n"
+                    "       dense_bench isas\n");
     return 2;
 }
 
@@ -526,6 +528,13 @@ int main(int argc, char **argv)
         if (parse_u64(argv[2], 1, 1000000, &a[0]))
             return 2;
         return cmd_spawn((unsigned)a[0]);
+    }
+    if (argc == 2 && strcmp(argv[1], "isas") == 0) {
+        static const char *const isas[] = { "avx512vnni", "avxvnni", "avx2", "c" };
+        for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++)
+            if (sage_kernels_i8_rows(isas[i], NULL))
+                printf("%s\n", isas[i]);
+        return 0;
     }
     return usage();
 }
