@@ -20,6 +20,7 @@
 #define PART_MIN_BYTES (1u << 20)   /* smaller scans are not worth a thread */
 #define BLOCK 64u                   /* rows per kernel call: one word of the bitmap */
 #define SPARSE_MAX 16               /* set bits in a word at most to score rows one by one */
+#define ROW_LEN(v) (((size_t)(v)->dim + 63) & ~(size_t)63)  /* int8 bytes a row's dot reads */
 
 struct cand {
     float s;
@@ -67,7 +68,7 @@ static void heap_push(struct heap *h, float s, uint64_t chunk)
 /* What every part of one query shares; read-only while parts run. */
 struct scan {
     const struct sage_vectors *v;
-    const int8_t *q;            /* stride_i8 bytes, zero past dim */
+    const int8_t *q;            /* ROW_LEN bytes, zero past dim */
     const uint64_t *allow;
     sage_dot_i8_rows_fn dot;
     size_t rows_per_part;       /* a multiple of BLOCK */
@@ -87,14 +88,14 @@ static void scan_word(const struct scan *a, struct heap *h, uint64_t lo, uint64_
         while (bits) {
             uint64_t c = lo + (uint64_t)__builtin_ctzll(bits);
             bits &= bits - 1;
-            a->dot(a->q, sage_vectors_row_i8(v, c), v->stride_i8, v->stride_i8, 1, dots);
+            a->dot(a->q, sage_vectors_row_i8(v, c), v->stride_i8, ROW_LEN(v), 1, dots);
             float s = (float)dots[0] * scale[c];
             if (h->n < h->cap || s >= h->c[0].s)
                 heap_push(h, s, c);
         }
         return;
     }
-    a->dot(a->q, sage_vectors_row_i8(v, lo), v->stride_i8, v->stride_i8, (size_t)(hi - lo), dots);
+    a->dot(a->q, sage_vectors_row_i8(v, lo), v->stride_i8, ROW_LEN(v), (size_t)(hi - lo), dots);
     while (bits) {
         unsigned j = (unsigned)__builtin_ctzll(bits);
         bits &= bits - 1;
@@ -257,6 +258,10 @@ int sage_dense_exact(const struct sage_vectors *v, const float *q,
         *n_hits = 0;
     if (!v || !q || !o || !n_hits || (o->k && !hits))
         return sage_err_set(err, SAGE_EINVAL, "dense search without its arguments");
+    if (v->dim == 0 || v->dim > SAGE_VECTORS_DIM_MAX || v->stride_i8 < ROW_LEN(v) ||
+        v->stride_f32 < 4 * (size_t)v->dim)
+        return sage_err_set(err, SAGE_EINVAL, "vectors of dimension %u with strides %zu, %zu",
+                            v->dim, v->stride_f32, v->stride_i8);
     sage_dot_i8_rows_fn dot = sage_kernels_i8_rows(o->isa, NULL);
     if (!dot)
         return sage_err_set(err, SAGE_EINVAL, "no int8 kernel '%s' on this CPU", o->isa);
@@ -284,7 +289,7 @@ int sage_dense_exact(const struct sage_vectors *v, const float *q,
     if (n_parts > 1)
         pthread_once(&pool_once, pool_start);
 
-    qi = sage_calloc(1, v->stride_i8);
+    qi = sage_calloc(1, ROW_LEN(v));
     heaps = sage_calloc(n_parts, sizeof(*heaps));
     all = sage_calloc(n_parts, cap * sizeof(*all));
     if (!qi || !heaps || !all) {

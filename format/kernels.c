@@ -279,38 +279,48 @@ const char *sage_kernels_isa(void)
     return use_avx2() ? "avx2" : "c";
 }
 
-/* Which row kernels this CPU can run, by the names kernels.h gives. */
-static int has_isa(const char *isa)
+/* Which row kernels this CPU can run, by the names kernels.h gives: a bit
+ * per name, found once (every thread computes the same value). */
+enum { HAS_C = 1, HAS_AVX2 = 2, HAS_AVXVNNI = 4, HAS_AVX512VNNI = 8 };
+
+static int has_isas(void)
 {
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = HAS_C;
 #ifdef SAGE_HAVE_AVX2
-    __builtin_cpu_init();
-    if (strcmp(isa, "avx512vnni") == 0)
-        return use_avx2() && __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
-    if (strcmp(isa, "avxvnni") == 0)
-        return use_avx2() && __builtin_cpu_supports("avxvnni");
-    if (strcmp(isa, "avx2") == 0)
-        return use_avx2();
+        if (use_avx2()) {
+            v |= HAS_AVX2;
+            if (__builtin_cpu_supports("avxvnni"))
+                v |= HAS_AVXVNNI;
+            if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vnni"))
+                v |= HAS_AVX512VNNI;
+        }
 #endif
-    return strcmp(isa, "c") == 0;
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 
 static const struct {
     const char *isa;
+    int bit;
     sage_dot_i8_rows_fn fn;
 } rows_kernels[] = {    /* best first */
 #ifdef SAGE_HAVE_AVX2
-    { "avx512vnni", i8_rows_avx512vnni },
-    { "avxvnni", i8_rows_avxvnni },
-    { "avx2", i8_rows_avx2 },
+    { "avx512vnni", HAS_AVX512VNNI, i8_rows_avx512vnni },
+    { "avxvnni", HAS_AVXVNNI, i8_rows_avxvnni },
+    { "avx2", HAS_AVX2, i8_rows_avx2 },
 #endif
-    { "c", i8_rows_c },
+    { "c", HAS_C, i8_rows_c },
 };
 
 sage_dot_i8_rows_fn sage_kernels_i8_rows(const char *isa, const char **name)
 {
     for (size_t i = 0; i < sizeof(rows_kernels) / sizeof(rows_kernels[0]); i++) {
-        if ((isa && strcmp(isa, rows_kernels[i].isa) != 0) || !has_isa(rows_kernels[i].isa))
+        if ((isa && strcmp(isa, rows_kernels[i].isa) != 0) || !(has_isas() & rows_kernels[i].bit))
             continue;
         if (name)
             *name = rows_kernels[i].isa;

@@ -499,6 +499,9 @@ static void test_refusals(void **state)
     assert_int_equal(sage_dense_exact(&b->t.v, NULL, &o, got, &n, NULL), -SAGE_EINVAL);
     assert_int_equal(sage_dense_exact(&b->t.v, b->queries, NULL, got, &n, NULL), -SAGE_EINVAL);
     assert_int_equal(sage_dense_exact(&b->t.v, b->queries, &o, NULL, &n, NULL), -SAGE_EINVAL);
+    struct sage_vectors bad = b->t.v;
+    bad.stride_i8 = 64;         /* rows of 96 need 128 */
+    assert_int_equal(sage_dense_exact(&bad, b->queries, &o, got, &n, NULL), -SAGE_EINVAL);
     o.isa = "mmx";
     assert_int_equal(sage_dense_exact(&b->t.v, b->queries, &o, got, &n, &err), -SAGE_EINVAL);
     assert_non_null(strstr(err.msg, "mmx"));
