@@ -18,7 +18,8 @@
 #define THREADS_MAX 16u             /* parts per query at most */
 #define POOL_MAX 4u                 /* default threads at most; the pool has one fewer */
 #define PART_MIN_BYTES (1u << 20)   /* smaller scans are not worth a thread */
-#define BLOCK 64u                   /* rows per kernel call: one word of the bitmap */
+#define BLOCK 64u                   /* rows of one word of the bitmap */
+#define RUN 256u                    /* rows per kernel call without a bitmap */
 #define SPARSE_MAX 16               /* set bits in a word at most to score rows one by one */
 #define ROW_LEN(v) (((size_t)(v)->dim + 63) & ~(size_t)63)  /* int8 bytes a row's dot reads */
 
@@ -75,27 +76,12 @@ struct scan {
     struct heap *heaps;         /* one per part */
 };
 
-/* Scores rows [lo, hi) of word w's 64 (lo a multiple of 64) by their int8
- * dot product times their scale, the query's scale left out: it is the same
- * for every row. */
-static void scan_word(const struct scan *a, struct heap *h, uint64_t lo, uint64_t hi,
-                      uint64_t bits)
+/* Offers rows lo + j for the set bits j of bits, dots[j] their int8 dot
+ * products, to the heap: their approximate score is the dot product times
+ * the row's scale (the query's scale left out: it is the same for all). */
+static void offer(struct heap *h, const float *scale, uint64_t lo, uint64_t bits,
+                  const int32_t *dots)
 {
-    const struct sage_vectors *v = a->v;
-    const float *scale = (const float *)(const void *)v->scale;
-    int32_t dots[BLOCK];
-    if (__builtin_popcountll(bits) <= SPARSE_MAX) {
-        while (bits) {
-            uint64_t c = lo + (uint64_t)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            a->dot(a->q, sage_vectors_row_i8(v, c), v->stride_i8, ROW_LEN(v), 1, dots);
-            float s = (float)dots[0] * scale[c];
-            if (h->n < h->cap || s >= h->c[0].s)
-                heap_push(h, s, c);
-        }
-        return;
-    }
-    a->dot(a->q, sage_vectors_row_i8(v, lo), v->stride_i8, ROW_LEN(v), (size_t)(hi - lo), dots);
     while (bits) {
         unsigned j = (unsigned)__builtin_ctzll(bits);
         bits &= bits - 1;
@@ -108,16 +94,39 @@ static void scan_word(const struct scan *a, struct heap *h, uint64_t lo, uint64_
 static void scan_part(const struct scan *a, unsigned part)
 {
     const struct sage_vectors *v = a->v;
+    const float *scale = (const float *)(const void *)v->scale;
     struct heap *h = &a->heaps[part];
+    size_t len = ROW_LEN(v);
+    int32_t dots[RUN];
     uint64_t lo = (uint64_t)part * a->rows_per_part;
     uint64_t hi = v->n - lo < a->rows_per_part ? v->n : lo + a->rows_per_part;
+    if (!a->allow) {
+        /* RUN rows per kernel call, which sums the query's bytes once a call */
+        for (uint64_t r = lo; r < hi; r += RUN) {
+            size_t m = hi - r < RUN ? (size_t)(hi - r) : RUN;
+            a->dot(a->q, sage_vectors_row_i8(v, r), v->stride_i8, len, m, dots);
+            for (size_t w = 0; w < m; w += BLOCK)
+                offer(h, scale, r + w, m - w >= BLOCK ? ~0ull : (1ull << (m - w)) - 1,
+                      dots + w);
+        }
+        return;
+    }
     for (uint64_t w = lo; w < hi; w += BLOCK) {
         uint64_t end = hi - w < BLOCK ? hi : w + BLOCK;
-        uint64_t bits = end - w == BLOCK ? ~0ull : (1ull << (end - w)) - 1;
-        if (a->allow)
-            bits &= a->allow[w / BLOCK];
-        if (bits)
-            scan_word(a, h, w, end, bits);
+        uint64_t bits = a->allow[w / BLOCK] & (end - w == BLOCK ? ~0ull : (1ull << (end - w)) - 1);
+        if (!bits)
+            continue;
+        if (__builtin_popcountll(bits) > SPARSE_MAX) {
+            a->dot(a->q, sage_vectors_row_i8(v, w), v->stride_i8, len, (size_t)(end - w), dots);
+            offer(h, scale, w, bits, dots);
+            continue;
+        }
+        /* a few rows of the word: only they are read */
+        for (uint64_t b = bits; b; b &= b - 1) {
+            unsigned j = (unsigned)__builtin_ctzll(b);
+            a->dot(a->q, sage_vectors_row_i8(v, w + j), v->stride_i8, len, 1, dots + j);
+        }
+        offer(h, scale, w, bits, dots);
     }
 }
 
@@ -291,7 +300,8 @@ int sage_dense_exact(const struct sage_vectors *v, const float *q,
 
     qi = sage_calloc(1, ROW_LEN(v));
     heaps = sage_calloc(n_parts, sizeof(*heaps));
-    all = sage_calloc(n_parts, cap * sizeof(*all));
+    if (cap <= SIZE_MAX / sizeof(*all) / n_parts)
+        all = sage_malloc((size_t)n_parts * cap * sizeof(*all));
     if (!qi || !heaps || !all) {
         rc = sage_err_set(err, SAGE_ENOMEM, "no memory for a dense search of %zu candidates", cap);
         goto out;
