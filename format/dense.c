@@ -15,9 +15,10 @@
 #include "alloc.h"
 #include "kernels.h"
 
-#define THREADS_MAX 16u             /* parts per query at most */
+#define THREADS_MAX 16u             /* threads per query at most */
+#define PARTS_PER_THREAD 4u
 #define POOL_MAX 4u                 /* default threads at most; the pool has one fewer */
-#define PART_MIN_BYTES (1u << 20)   /* smaller scans are not worth a thread */
+#define PART_MIN_BYTES (1u << 19)   /* smaller parts are not worth a thread */
 #define BLOCK 64u                   /* rows of one word of the bitmap */
 #define RUN 256u                    /* rows per kernel call without a bitmap */
 #define SPARSE_MAX 16               /* set bits in a word at most to score rows one by one */
@@ -132,10 +133,13 @@ static void scan_part(const struct scan *a, unsigned part)
 
 /* ---- the pool ---- */
 
-/* One query's parts: claimed in order by whoever comes, the caller too. */
+/* One query's parts: claimed in order by whoever comes, the caller too.
+ * There are several per thread, so that a thread the scheduler holds up
+ * delays the query by a small part only. */
 struct job {
     const struct scan *scan;
-    unsigned n_parts, next, done;   /* under pool.mu */
+    unsigned n_parts, next, done;   /* under pool.mu, as the rest */
+    unsigned helpers, max_helpers;  /* workers in a part now, and at most */
     pthread_cond_t finished;        /* done reached n_parts */
     struct job *link;               /* queue, while parts are unclaimed */
 };
@@ -172,19 +176,30 @@ static unsigned claim(struct job *j)
     return part;
 }
 
+/* The first queued job that may take one more worker; pool.mu held. */
+static struct job *eligible(void)
+{
+    struct job *j = pool.head;
+    while (j && j->helpers >= j->max_helpers)
+        j = j->link;
+    return j;
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&pool.mu);
     for (;;) {
-        while (!pool.head)
+        struct job *j;
+        while (!(j = eligible()))
             pthread_cond_wait(&pool.work, &pool.mu);
-        struct job *j = pool.head;
         unsigned part = claim(j);
+        j->helpers++;
         pthread_mutex_unlock(&pool.mu);
         scan_part(j->scan, part);
         pthread_mutex_lock(&pool.mu);
-        if (++j->done == j->n_parts)
+        j->helpers--;
+        if (++j->done == j->n_parts)     /* the caller may free j from here on */
             pthread_cond_signal(&j->finished);
     }
     return NULL;
@@ -211,20 +226,22 @@ static void pool_start(void)
     pool.threads = started;
 }
 
-/* Runs the scan's n_parts parts and returns when all are done. The caller
- * claims parts of its own job only, so it never waits behind other queries. */
-static void run_parts(const struct scan *a, unsigned n_parts)
+/* Runs the scan's n_parts parts on at most threads threads and returns
+ * when all are done. The caller claims parts of its own job only, so it
+ * never waits behind other queries. */
+static void run_parts(const struct scan *a, unsigned n_parts, unsigned threads)
 {
-    if (n_parts == 1) {
-        scan_part(a, 0);
+    if (n_parts == 1 || threads == 1) {
+        for (unsigned p = 0; p < n_parts; p++)
+            scan_part(a, p);
         return;
     }
-    struct job j = { .scan = a, .n_parts = n_parts };
+    struct job j = { .scan = a, .n_parts = n_parts, .max_helpers = threads - 1 };
     pthread_cond_init(&j.finished, NULL);
     pthread_mutex_lock(&pool.mu);
     *(pool.tail ? &pool.tail->link : &pool.head) = &j;
     pool.tail = &j;
-    if (n_parts > 2)
+    if (threads > 2)
         pthread_cond_broadcast(&pool.work);
     else
         pthread_cond_signal(&pool.work);
@@ -286,13 +303,14 @@ int sage_dense_exact(const struct sage_vectors *v, const float *q,
     if ((uint64_t)cap > v->n)
         cap = (size_t)v->n;
 
-    /* Parts: whole words of the bitmap, each at least PART_MIN_BYTES. */
+    /* Parts: PARTS_PER_THREAD a thread, whole words of the bitmap, each of
+     * PART_MIN_BYTES or more; one thread, one part. */
     unsigned threads = o->threads ? o->threads : sage_dense_threads();
     threads = threads > THREADS_MAX ? THREADS_MAX : threads;
     uint64_t words = (v->n + BLOCK - 1) / BLOCK;
-    uint64_t word_bytes = (uint64_t)BLOCK * v->stride_i8;
-    uint64_t by_size = words * word_bytes / PART_MIN_BYTES;
-    unsigned n_parts = by_size < threads ? (by_size ? (unsigned)by_size : 1) : threads;
+    uint64_t by_size = words * BLOCK * ROW_LEN(v) / PART_MIN_BYTES;
+    unsigned want = threads == 1 ? 1 : threads * PARTS_PER_THREAD;
+    unsigned n_parts = by_size < want ? (by_size ? (unsigned)by_size : 1) : want;
     uint64_t wpp = (words + n_parts - 1) / n_parts;
     n_parts = (unsigned)((words + wpp - 1) / wpp);
     if (n_parts > 1)
@@ -314,7 +332,7 @@ int sage_dense_exact(const struct sage_vectors *v, const float *q,
         .dot = dot,
         .rows_per_part = (size_t)(wpp * BLOCK),
     };
-    run_parts(&a, n_parts);
+    run_parts(&a, n_parts, threads);
 
     /* The best cap of all parts' candidates, rescored in f32. */
     size_t n = 0;
