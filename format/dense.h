@@ -35,14 +35,14 @@ struct sage_dense_opts {
 };
 
 /* The best min(k, allowed rows) chunks for query q[0, v->dim), best first,
- * into hits (room for o->k), their number in *n_hits; 0, or -SAGE_EINVAL
- * for missing arguments, a non-finite query value or an ISA this CPU lacks,
- * -SAGE_ENOMEM. The scan
- * is split into at most o->threads parts (fewer for small scans), run on a
- * pool of threads the library starts on first use and keeps for the life of
- * the process; the caller's thread scans parts too. The result does not
- * depend on the number of threads. Thread-safe: any number of threads may
- * search at once, over the same vectors or not. */
+ * into hits (room for o->k), their number in *n_hits. Returns 0, or
+ * -SAGE_EINVAL for missing arguments, strides too short for v->dim, a
+ * non-finite query value or an ISA this CPU lacks, or -SAGE_ENOMEM. The scan
+ * runs on at most o->threads threads (one for small scans): the caller's and
+ * those of a pool the library starts on first use and keeps for the life of
+ * the process. The result does not depend on the number of threads.
+ * Thread-safe: any number of threads may search at once, over the same
+ * vectors or not; v and q are only read. */
 int sage_dense_exact(const struct sage_vectors *v, const float *q,
                      const struct sage_dense_opts *o, struct sage_dense_hit *hits,
                      size_t *n_hits, struct sage_err *err);
