@@ -251,7 +251,7 @@ static void test_recall(void **state)
     print_message("# recall@10 %.4f (oversample 1: %.4f)\n", (double)found / (double)total,
                   (double)found1 / (double)total);
     assert_true((double)found / (double)total >= 0.99);
-    assert_true(found1 <= found);
+    assert_true(found1 < found);        /* this data does need the rescoring */
 }
 
 static void test_threads_same(void **state)
