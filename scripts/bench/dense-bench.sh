@@ -83,7 +83,8 @@ bw = max(r["membw_gbs"] for r in rows if "membw_gbs" in r)   # 1 or all threads
 spawn = next(r["spawn_us"] for r in rows if "spawn_us" in r)
 print(f"memory read bandwidth {bw:.1f} GB/s; a pthread_create + join costs {spawn:.1f} us")
 print(f"{'N':>8} {'d':>4} | {'sage 1t':>8} {'sage':>8} {'numpy':>8} {'faiss':>8} | "
-      f"{'sage/np':>7} {'sage/faiss':>10} | {'recall':>6} | {'scan GB/s':>9} {'of membw':>8} | {'ms/q':>6}")
+      f"{'sage/np':>7} {'sage/faiss':>10} | {'recall':>6} | {'scan GB/s':>9} {'of membw':>8} | "
+      f"{'ms/q':>6} {'CPU ms/q':>8}")
 for key in sorted({(r["n"], r["dim"]) for r in rows if "engine" in r}):
     e = {}
     for r in rows:
@@ -96,12 +97,14 @@ for key in sorted({(r["n"], r["dim"]) for r in rows if "engine" in r}):
     print(f"{key[0]:>8} {key[1]:>4} | {s1['qps']:>8.1f} {s['qps']:>8.1f} {npy['qps']:>8.1f} "
           f"{fa['qps']:>8.1f} | {s['qps'] / npy['qps']:>6.1f}x {s['qps'] / fa['qps']:>9.1f}x | "
           f"{s['recall']:>6.4f} | {s['scan_gbs']:>9.1f} {100 * s['scan_gbs'] / bw:>7.0f}% | "
-          f"{s['ms']:>6.2f}")
+          f"{s['ms']:>6.2f} {s['cpu_ms']:>8.2f}")
 isa = [r for r in rows if r.get("engine") == "sage-isa"]
 if isa:
     print("int8 kernels, one thread, %d x %d: " % (isa[0]["n"], isa[0]["dim"]) +
           ", ".join(f"{r['isa']} {r['qps']:.0f} q/s ({r['cpu_ms']:.2f} CPU ms/q)" for r in isa))
 print("q/s: queries a second, one query per call; recall: SAGE's top 10 against the exact f32 "
       "top 10 (numpy's and FAISS's are in the JSON); scan GB/s: int8 row bytes read a second "
-      "(sets that fit in the last-level cache can exceed the memory bandwidth)")
+      "(sets that fit in the last-level cache can exceed the memory bandwidth); ms/q and CPU ms/q: "
+      "SAGE's wall time and CPU time (all its threads) a query: CPU time near the wall time "
+      "with 2 threads means the second core was busy elsewhere")
 EOF
