@@ -29,12 +29,26 @@ struct sage_dense_opts {
     const uint64_t *allow;  /* NULL: every chunk may be a hit; else bit c of
                                allow[c / 64] is set for the chunks that may */
     unsigned threads;       /* scan threads; 0: the library's default */
+    const char *isa;        /* NULL: the fastest int8 kernel this CPU has; else
+                               one named as sage_kernels_i8_rows names them
+                               (tests, benchmarks); INVAL if the CPU lacks it */
 };
 
 /* The best min(k, allowed rows) chunks for query q[0, v->dim), best first,
- * into hits (room for o->k), their number in *n_hits. */
+ * into hits (room for o->k), their number in *n_hits. Returns 0, or
+ * -SAGE_EINVAL for missing arguments, strides too short for v->dim, a
+ * non-finite query value or an ISA this CPU lacks, or -SAGE_ENOMEM. The scan
+ * runs on at most o->threads threads (one for small scans): the caller's and
+ * those of a pool the library starts on first use and keeps for the life of
+ * the process. The result does not depend on the number of threads.
+ * Thread-safe: any number of threads may search at once, over the same
+ * vectors or not; v and q are only read. */
 int sage_dense_exact(const struct sage_vectors *v, const float *q,
                      const struct sage_dense_opts *o, struct sage_dense_hit *hits,
                      size_t *n_hits, struct sage_err *err);
+
+/* The default of sage_dense_opts.threads: the online CPUs, at most 4 (the
+ * pool is started by this call if it was not). Thread-safe. */
+unsigned sage_dense_threads(void);
 
 #endif

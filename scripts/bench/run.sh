@@ -14,6 +14,10 @@
 #                      (SAGE_BENCH_STARTUP=0 skips it; the corpora are built once)
 #   embed-bench.sh     the embedding client's throughput against the fake GPU
 #                      server with 50 ms latency, as a fraction of the ideal
+#   dense-bench.sh     exact dense search (int8 scan, f32 rescoring) vs numpy and
+#                      FAISS IndexFlatIP, N = 100k and 1M, d = 384 and 768, and the
+#                      scan's bytes/s against the memory bandwidth (QUICK=1: only
+#                      100k x 384; SAGE_BENCH_DENSE=0 skips it)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
@@ -40,3 +44,8 @@ fi
 echo
 echo "#### remote embedding client"
 bash "$here/embed-bench.sh"
+if [ "${SAGE_BENCH_DENSE:-1}" != 0 ]; then
+    echo
+    echo "#### dense search, exact"
+    bash "$here/dense-bench.sh"
+fi
