@@ -756,7 +756,8 @@ static int dense_leg(const struct sage_searcher *s, const struct sage_query *pq,
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate dense hits");
         goto out;
     }
-    struct sage_dense_opts dopt = { depth, h->oversample, allow, h->threads };
+    struct sage_dense_opts dopt = { .k = depth, .oversample = h->oversample, .allow = allow,
+                                    .threads = h->threads };
     if ((rc = sage_dense_exact(v, q, &dopt, dh, &n, err)) < 0)
         goto out;
     if (n && !(*out = sage_calloc(n, sizeof(**out)))) {
