@@ -4,6 +4,7 @@
  * from one generation of one index. */
 #include <civetweb.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -107,7 +108,29 @@ static int query_vector(struct app *app, const struct search_req *rq, size_t dim
     return 0;
 }
 
-static int run_search(struct mg_connection *c, struct app *app, const struct search_req *rq)
+int answer_error(struct api_answer *a, int status, const char *code, const char *headers,
+                 const char *fmt, ...)
+{
+    va_list ap;
+    a->status = status;
+    a->code = code;
+    a->headers = headers;
+    a->body = NULL;
+    va_start(ap, fmt);
+    vsnprintf(a->message, sizeof(a->message), fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* Sends what api_*_json answered. */
+static int send_answer(struct mg_connection *c, struct api_answer *a)
+{
+    if (a->status == 200)
+        return send_json(c, 200, a->body);
+    return send_error(c, a->status, a->code, a->headers, "%s", a->message);
+}
+
+int api_search_json(struct app *app, const struct search_req *rq, struct api_answer *a)
 {
     struct sage_err err = { 0 };
     struct sage_hybrid_results res = { 0 };
@@ -120,9 +143,9 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
     double t0 = sage_now_ms();
     struct snapshot *snap = registry_acquire(app->reg, rq->index);
     if (!snap)
-        return rq->index ? send_error(c, 404, "unknown_index", NULL, "no index named '%s'",
+        return rq->index ? answer_error(a, 404, "unknown_index", NULL, "no index named '%s'",
                                       rq->index)
-                         : send_error(c, 503, "not_ready", NULL, "no index is loaded");
+                         : answer_error(a, 503, "not_ready", NULL, "no index is loaded");
     int has_vectors = sage_searcher_embedding(snap->searcher, &ei);
     /* the default: hybrid where it can be answered, else BM25 */
     enum sage_search_mode asked = rq->has_mode ? rq->mode
@@ -130,20 +153,20 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
         : SAGE_MODE_BM25;
     enum sage_search_mode mode = asked;
     if (mode != SAGE_MODE_BM25 && !has_vectors) {
-        status = send_error(c, 400, "no_vectors", NULL, "index '%s' has no vectors (it was built "
+        status = answer_error(a, 400, "no_vectors", NULL, "index '%s' has no vectors (it was built "
                             "without --embed-url): use mode=bm25", snap->name);
         goto out;
     }
     if (mode != SAGE_MODE_BM25 && query_vector(app, rq, ei.dim, &vec, &reason, &err) < 0) {
         if (reason == QE_OK) {
-            status = send_error(c, 500, "internal", NULL, "%s", err.msg);
+            status = answer_error(a, 500, "internal", NULL, "%s", err.msg);
             goto out;
         }
         if (mode == SAGE_MODE_DENSE) {
             status = reason == QE_NO_EMBEDDER
-                ? send_error(c, 400, "no_embedder", NULL, "dense search needs a query vector: "
+                ? answer_error(a, 400, "no_embedder", NULL, "dense search needs a query vector: "
                              "POST one as 'vector', or start sage-searchd with --embed-url")
-                : send_error(c, 503, "embedder_unavailable", "Retry-After: 1\r\n",
+                : answer_error(a, 503, "embedder_unavailable", "Retry-After: 1\r\n",
                              "cannot embed the query (%s): %s", qembed_reason_name(reason),
                              err.msg);
             goto out;
@@ -166,11 +189,11 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
     if (sage_searcher_tokenizer(snap->searcher, &tk, &err) < 0 ||
         sage_search_hybrid(snap->searcher, tk, rq->q, strlen(rq->q), &o, &ho, &res, &err) < 0) {
         status = err.code == SAGE_EINVAL || err.code == SAGE_ELIMIT
-                 ? send_error(c, 400, rq->vector ? "bad_vector" : "bad_query", NULL, "%s",
+                 ? answer_error(a, 400, rq->vector ? "bad_vector" : "bad_query", NULL, "%s",
                               err.msg)
                  : err.code == SAGE_ENOTFOUND
-                 ? send_error(c, 400, "no_vectors", NULL, "%s", err.msg)
-                 : send_error(c, 500, "internal", NULL, "search failed: %s", err.msg);
+                 ? answer_error(a, 400, "no_vectors", NULL, "%s", err.msg)
+                 : answer_error(a, 500, "internal", NULL, "search failed: %s", err.msg);
         goto out;
     }
     hits = json_array();
@@ -183,7 +206,7 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
             sage_searcher_doc(snap->searcher, d, &doc, &err) < 0 ||
             sage_searcher_hit_info(snap->searcher, fh->chunk, rq->snippets, &text, &err) < 0) {
             json_decref(doc);
-            status = send_error(c, 500, "internal", NULL, "cannot read hit: %s", err.msg);
+            status = answer_error(a, 500, "internal", NULL, "cannot read hit: %s", err.msg);
             goto out;
         }
         hit = json_pack("{s:f, s:I, s:O?, s:O?, s:O?, s:O?, s:O?}", "score", fh->score,
@@ -221,7 +244,9 @@ static int run_search(struct mg_connection *c, struct app *app, const struct sea
                         "w_dense", rq->w_dense));
     if (body && degraded)
         json_object_set(body, "degraded", degraded);
-    status = send_json(c, 200, body);
+    a->status = 200;
+    a->body = body;
+    status = body ? 200 : answer_error(a, 500, "internal", NULL, "out of memory");
 out:
     json_decref(hits);
     json_decref(degraded);
@@ -264,8 +289,13 @@ int api_search(struct mg_connection *c, void *data)
     } else {
         return send_error(c, 405, "method_not_allowed", "Allow: GET, POST\r\n", "use GET or POST");
     }
-    status = rc < 0 ? send_error(c, e.status, e.code, NULL, "%s", e.message)
-                    : run_search(c, app, &rq);
+    struct api_answer a;
+    if (rc < 0)
+        status = send_error(c, e.status, e.code, NULL, "%s", e.message);
+    else {
+        api_search_json(app, &rq, &a);
+        status = send_answer(c, &a);
+    }
     request_release(&rq);
     return status;
 }
@@ -303,30 +333,21 @@ int api_indexes(struct mg_connection *c, void *data)
     return send_json(c, 200, json_pack("{s:o}", "indexes", list));
 }
 
-int api_documents(struct mg_connection *c, void *data)
+int api_document_json(struct app *app, const char *index, long long id, struct api_answer *a)
 {
-    struct app *app = data;
-    const struct mg_request_info *ri = mg_get_request_info(c);
     struct sage_err err = { 0 };
-    long long id;
-    char idx[256];
-    if (!method_is(c, "GET") && !method_is(c, "HEAD"))
-        return send_error(c, 405, "method_not_allowed", "Allow: GET\r\n", "use GET");
-    if (parse_int(ri->local_uri + strlen("/v1/documents/"), &id) < 0 || id < 0)
-        return send_error(c, 400, "bad_request", NULL, "a document id is a number");
-    const char *name = param(ri->query_string, "index", idx, sizeof(idx));
-    struct snapshot *snap = registry_acquire(app->reg, name);
+    struct snapshot *snap = registry_acquire(app->reg, index);
     if (!snap)
-        return name ? send_error(c, 404, "unknown_index", NULL, "no index named '%s'", name)
-                    : send_error(c, 503, "not_ready", NULL, "no index is loaded");
+        return index ? answer_error(a, 404, "unknown_index", NULL, "no index named '%s'", index)
+                     : answer_error(a, 503, "not_ready", NULL, "no index is loaded");
     json_t *doc = NULL;
     int status;
-    if ((uint64_t)id >= sage_searcher_n_docs(snap->searcher)) {
-        status = send_error(c, 404, "unknown_document", NULL, "no document %lld", id);
+    if (id < 0 || (uint64_t)id >= sage_searcher_n_docs(snap->searcher)) {
+        status = answer_error(a, 404, "unknown_document", NULL, "no document %lld", id);
         goto out;
     }
     if (sage_searcher_doc(snap->searcher, (uint32_t)id, &doc, &err) < 0) {
-        status = send_error(c, 500, "internal", NULL, "%s", err.msg);
+        status = answer_error(a, 500, "internal", NULL, "%s", err.msg);
         goto out;
     }
     json_t *chunks = json_array();
@@ -349,12 +370,28 @@ int api_documents(struct mg_connection *c, void *data)
     json_object_set_new(doc, "chunks", chunks);
     json_object_set_new(doc, "index", json_string(snap->name));
     json_object_set_new(doc, "generation", json_integer((json_int_t)snap->generation));
-    status = send_json(c, 200, doc);
+    a->status = status = 200;
+    a->body = doc;
     doc = NULL;
 out:
     json_decref(doc);
     snapshot_release(snap);
     return status;
+}
+
+int api_documents(struct mg_connection *c, void *data)
+{
+    struct app *app = data;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    struct api_answer a;
+    long long id;
+    char idx[256];
+    if (!method_is(c, "GET") && !method_is(c, "HEAD"))
+        return send_error(c, 405, "method_not_allowed", "Allow: GET\r\n", "use GET");
+    if (parse_int(ri->local_uri + strlen("/v1/documents/"), &id) < 0 || id < 0)
+        return send_error(c, 400, "bad_request", NULL, "a document id is a number");
+    api_document_json(app, param(ri->query_string, "index", idx, sizeof(idx)), id, &a);
+    return send_answer(c, &a);
 }
 
 int api_health(struct mg_connection *c, void *data)

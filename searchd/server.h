@@ -61,6 +61,28 @@ int read_body(struct mg_connection *c, long max, char **out, size_t *len);
 /* The app of a connection. */
 struct app *conn_app(const struct mg_connection *c);
 
+/* An answer before it is sent: status 200 and body (owned), or an error
+ * status with its JSON code, extra headers and message. */
+struct api_answer {
+    int status;
+    const char *code;
+    const char *headers;
+    char message[512];
+    json_t *body;
+};
+
+/* Fills *a with an error; returns status. */
+int answer_error(struct api_answer *a, int status, const char *code, const char *headers,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+struct search_req;
+/* A search as GET/POST /v1/search answers it, into *a; returns its status.
+ * The MCP tool reuses it. */
+int api_search_json(struct app *app, const struct search_req *rq, struct api_answer *a);
+/* Document id of index (NULL: the only or default one) as
+ * /v1/documents/{id} answers it. */
+int api_document_json(struct app *app, const char *index, long long id, struct api_answer *a);
+
 /* Handlers, registered by server_start. Each returns the HTTP status sent. */
 int api_search(struct mg_connection *c, void *app);
 int api_indexes(struct mg_connection *c, void *app);
