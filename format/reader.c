@@ -41,6 +41,7 @@ const char *sage_section_kind_name(uint32_t kind)
     case SAGE_SECTION_LEXICON: return "lexicon";
     case SAGE_SECTION_VECTORS: return "vectors";
     case SAGE_SECTION_CHUNK_META: return "chunk_meta";
+    case SAGE_SECTION_HNSW: return "hnsw";
     default: return NULL;
     }
 }
