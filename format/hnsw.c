@@ -128,7 +128,8 @@ struct builder {
 struct worker {
     struct builder *b;
     uint32_t *stamp, gen;       /* visited marks: stamp[i] == gen */
-    struct cand *cand, *res, *sel, *tmp;
+    struct cand *cand, *res, *sel;  /* sel: the new node's neighbours */
+    struct cand *tmp, *pruned;      /* add_link's */
     size_t cap_cand;
     uint32_t *nb;               /* a copied list */
 };
@@ -250,9 +251,9 @@ static void add_link(struct worker *w, uint32_t e, uint32_t x, uint32_t level)
         for (uint32_t j = 0; j < l[0]; j++)
             w->tmp[nc++] = (struct cand){ sim(b, e, l[1 + j]), l[1 + j] };
         qsort(w->tmp, nc, sizeof(*w->tmp), cmp_cand);
-        uint32_t k = select_nb(b, w->tmp, nc, max, w->sel);
+        uint32_t k = select_nb(b, w->tmp, nc, max, w->pruned);
         for (uint32_t j = 0; j < max; j++)
-            l[1 + j] = j < k ? w->sel[j].id : 0;
+            l[1 + j] = j < k ? w->pruned[j].id : 0;
         l[0] = k;
     }
     unlock_node(b, e);
@@ -320,6 +321,7 @@ static void worker_release(struct worker *w)
     sage_free(w->res);
     sage_free(w->sel);
     sage_free(w->tmp);
+    sage_free(w->pruned);
     sage_free(w->nb);
 }
 
@@ -335,8 +337,9 @@ static int worker_init(struct worker *w, struct builder *b)
     w->res = sage_calloc(ef + 1, sizeof(*w->res));
     w->sel = sage_calloc(g->m0 + 1, sizeof(*w->sel));
     w->tmp = sage_calloc(g->m0 + 1, sizeof(*w->tmp));
+    w->pruned = sage_calloc(g->m0 + 1, sizeof(*w->pruned));
     w->nb = sage_calloc(g->m0 + 1, sizeof(*w->nb));
-    if (!w->stamp || !w->cand || !w->res || !w->sel || !w->tmp || !w->nb) {
+    if (!w->stamp || !w->cand || !w->res || !w->sel || !w->tmp || !w->pruned || !w->nb) {
         worker_release(w);
         return -SAGE_ENOMEM;
     }

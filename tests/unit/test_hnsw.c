@@ -41,7 +41,7 @@ static void normalize(float *f)
         f[j] = n > 0 ? f[j] / n : 0;
 }
 
-/* n points around 100 centres (noise 0.35 per coordinate), normalized;
+/* n points around 100 centres (noise 0.9 per coordinate), normalized;
  * the first point of seed's stream differs from any other seed's. */
 static void make_rows(float *rows, uint64_t n, uint64_t seed)
 {
@@ -54,7 +54,7 @@ static void make_rows(float *rows, uint64_t n, uint64_t seed)
     for (uint64_t i = 0; i < n; i++) {
         int c = (int)(rng_next(&s) % 100);
         for (uint32_t j = 0; j < DIM; j++)
-            rows[i * DIM + j] = centres[c][j] + 0.35f * gauss(&s);
+            rows[i * DIM + j] = centres[c][j] + 0.9f * gauss(&s);
         normalize(rows + i * DIM);
     }
 }
@@ -91,12 +91,49 @@ struct opened {
     struct sage_hnsw h;
 };
 
+/* Every list of a graph the builder wrote: counts within bounds, ids below
+ * n, on the level, neither the node itself nor twice in one list, unused
+ * slots zero. */
+static void check_graph(const struct sage_hnsw *h)
+{
+    for (uint64_t i = 0; i < h->n; i++) {
+        const uint32_t *l = (const uint32_t *)(const void *)(h->level0 + i * h->stride0);
+        assert_true(l[0] <= h->m0);
+        assert_true(h->n < 2 || l[0] > 0);
+        for (uint32_t j = 0; j < h->m0; j++) {
+            if (j >= l[0]) {
+                assert_int_equal(l[1 + j], 0);
+                continue;
+            }
+            assert_true(l[1 + j] < h->n && l[1 + j] != i);
+            for (uint32_t t = 0; t < j; t++)
+                assert_int_not_equal(l[1 + t], l[1 + j]);
+        }
+    }
+    for (uint32_t u = 0; u < h->n_upper; u++) {
+        uint32_t lev = (h->up_start[u + 1] - h->up_start[u]) / (h->m + 1);
+        for (uint32_t v = 1; v <= lev; v++) {
+            const uint32_t *l = h->up_links + h->up_start[u] + (v - 1) * (h->m + 1);
+            assert_true(l[0] <= h->m);
+            for (uint32_t j = 0; j < l[0]; j++) {
+                assert_true(l[1 + j] != h->up_node[u]);
+                uint32_t k = 0;     /* the neighbour is on level v too */
+                while (k < h->n_upper && h->up_node[k] != l[1 + j])
+                    k++;
+                assert_true(k < h->n_upper);
+                assert_true((h->up_start[k + 1] - h->up_start[k]) / (h->m + 1) >= v);
+            }
+        }
+    }
+}
+
 static void open_index(const char *path, struct opened *o)
 {
     struct sage_err err = { 0 };
     assert_int_equal(sage_reader_open(path, SAGE_OPEN_VERIFY, &o->r, &err), 0);
     assert_int_equal(sage_vectors_open(&o->v, o->r, &err), 0);
     assert_int_equal(sage_hnsw_open(&o->h, o->r, &err), 0);
+    check_graph(&o->h);
 }
 
 /* The exact top k of q among the allowed rows, by f32 inner product. */
