@@ -14,6 +14,9 @@
 #                      (SAGE_BENCH_STARTUP=0 skips it; the corpora are built once)
 #   embed-bench.sh     the embedding client's throughput against the fake GPU
 #                      server with 50 ms latency, as a fraction of the ideal
+#   hnsw-bench.sh      approximate dense search (HNSW) vs hnswlib: build time,
+#                      q/s and recall@10 per ef, 100k and 1M vectors of 384
+#                      dimensions (QUICK=1: 100k only; SAGE_BENCH_HNSW=0 skips it)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
@@ -40,3 +43,8 @@ fi
 echo
 echo "#### remote embedding client"
 bash "$here/embed-bench.sh"
+if [ "${SAGE_BENCH_HNSW:-1}" != 0 ]; then
+    echo
+    echo "#### approximate dense search (HNSW)"
+    bash "$here/hnsw-bench.sh"
+fi
