@@ -472,13 +472,39 @@ static int oom_run(void *ctx)
     return rc;
 }
 
+/* A search whose visited set and candidates must grow: a filter that
+ * allows one node makes it walk the whole graph. */
+static int oom_search(void *ctx)
+{
+    const struct opened *o = ctx;
+    struct sage_dense_hit hits[10];
+    size_t nh = 0;
+    struct sage_err err = { 0 };
+    uint64_t allow[3000 / 64 + 1] = { 0 };
+    allow[2999 / 64] = 1ull << (2999 % 64);
+    int rc = sage_hnsw_search(&o->h, &o->v, sage_vectors_row(&o->v, 1), 10, 10, allow, hits, &nh,
+                              &err);
+    if (rc == 0 && (nh != 1 || hits[0].chunk != 2999))
+        return -SAGE_EINVAL;
+    return rc;
+}
+
 static void test_oom(void **state)
 {
-    (void)state;
-    struct data d = { 200, malloc(200 * DIM * sizeof(float)) };
+    struct ut_scratch *s = *state;
+    char path[PATH_MAX];
+    struct data d = { 3000, malloc(3000 * DIM * sizeof(float)) };
     assert_non_null(d.rows);
     make_rows(d.rows, d.n, 5);
+    d.n = 200;
     ut_oom_sweep(oom_run, &d, 64);
+    d.n = 3000;
+    struct sage_hnsw_params p = { 4, 16, 1, 0 };
+    struct opened o;
+    write_index(ut_path(path, sizeof(path), s->dir, "o.sage"), &d, &p);
+    open_index(path, &o);
+    ut_oom_sweep(oom_search, &o, 64);
+    sage_reader_close(o.r);
     free(d.rows);
 }
 
@@ -492,7 +518,7 @@ int main(void)
         T(test_reproducible),
         T(test_corrupt),
         cmocka_unit_test(test_bad_params),
-        cmocka_unit_test(test_oom),
+        T(test_oom),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, NULL, NULL);
