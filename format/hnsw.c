@@ -196,12 +196,18 @@ static long search_layer(struct worker *w, uint32_t x, uint32_t ep, uint32_t lev
         struct cand c = heap_pop(w->cand, &nc, 0);
         if (nr >= ef && better(w->res[0], c))
             break;
-        uint32_t cnt = copy_list(w, c.id, level);
+        uint32_t cnt = copy_list(w, c.id, level), fresh = 0;
         for (uint32_t j = 0; j < cnt; j++) {
             uint32_t id = w->nb[j];
             if (w->stamp[id] == w->gen)
                 continue;
             w->stamp[id] = w->gen;
+            w->nb[fresh++] = id;
+            __builtin_prefetch(row(b, id));
+            __builtin_prefetch(row(b, id) + 16);
+        }
+        for (uint32_t j = 0; j < fresh; j++) {
+            uint32_t id = w->nb[j];
             struct cand e = { sim(b, x, id), id };
             if (nr < ef || better(e, w->res[0])) {
                 if (nc == w->cap_cand &&
