@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # sage-indexer build --hnsw against the fake GPU server: the HNSW section
 # follows VECTORS with one node per chunk and the parameters asked for, the
-# build record says how it was built, verify and info accept it, one thread
-# gives the same file twice; --hnsw without embeddings is a usage error.
+# build record says how it was built (the report how long it took), verify
+# and info accept it, one thread gives the same file twice; --hnsw without
+# embeddings is a usage error.
 . "$SAGE_TOP/tests/lib/tap.sh"
 . "$SAGE_TOP/tests/lib/fakegpu.sh"
 S=$SAGE_TOP/datasets/sample
@@ -47,7 +48,8 @@ t_ok 'a graph of every chunk after the vectors, recorded in the build record' '
 
 t_ok 'one thread: the same file twice; the defaults are recorded' '
     fg_start srv --dim 48 --max-inputs 8 &&
-    build a.sage --hnsw-threads 1 && build b.sage --hnsw-threads 1 && cmp a.sage b.sage &&
+    build a.sage --hnsw-threads 1 --report a.json && build b.sage --hnsw-threads 1 &&
+    cmp a.sage b.sage && jq -e ".summary.hnsw_build_s >= 0" a.json &&
     sage-indexer info --json a.sage >info.json &&
     jq -e ".build.embedding.hnsw == {m: 16, ef_construction: 200, threads: 1}" info.json &&
     fg_stop'
