@@ -132,25 +132,34 @@ struct truth_job {
     uint32_t *truth;
 };
 
+#define QBLOCK 32   /* queries scored together, so each base row is read once per block */
+
+/* The exact top 10 of queries from, from + step, ...: blocks of QBLOCK
+ * queries against every base row. */
 static void *truth_run(void *arg)
 {
     struct truth_job *j = arg;
-    for (size_t q = j->from; q < j->nq; q += j->step) {
-        float best[TOPK];
-        uint32_t *top = j->truth + q * TOPK;
-        size_t k = 0;
+    for (size_t q0 = j->from * QBLOCK; q0 < j->nq; q0 += j->step * QBLOCK) {
+        size_t nb = j->nq - q0 < QBLOCK ? j->nq - q0 : QBLOCK, k[QBLOCK];
+        float best[QBLOCK][TOPK];
+        for (size_t b = 0; b < nb; b++)
+            k[b] = 0;
         for (size_t i = 0; i < j->n; i++) {
-            float s = sage_dot_f32(j->query + q * j->dim, j->base + i * j->dim, j->dim);
-            if (k == TOPK && !(s > best[k - 1]))
-                continue;
-            size_t t = k < TOPK ? k++ : k - 1;
-            while (t > 0 && s > best[t - 1]) {
-                best[t] = best[t - 1];
-                top[t] = top[t - 1];
-                t--;
+            const float *row = j->base + i * j->dim;
+            for (size_t b = 0; b < nb; b++) {
+                float s = sage_dot_f32(j->query + (q0 + b) * j->dim, row, j->dim);
+                uint32_t *top = j->truth + (q0 + b) * TOPK;
+                if (k[b] == TOPK && !(s > best[b][TOPK - 1]))
+                    continue;
+                size_t t = k[b] < TOPK ? k[b]++ : TOPK - 1;
+                while (t > 0 && s > best[b][t - 1]) {
+                    best[b][t] = best[b][t - 1];
+                    top[t] = top[t - 1];
+                    t--;
+                }
+                best[b][t] = s;
+                top[t] = (uint32_t)i;
             }
-            best[t] = s;
-            top[t] = (uint32_t)i;
         }
     }
     return NULL;
