@@ -339,7 +339,8 @@ static int embed_done(struct build *b, const struct cli *c)
 
 /* --hnsw: builds the graph over the rows in the vector file (mapped, not
  * read into memory) and records its parameters in the embedding record.
- * The time it took goes to the log only: the file must not depend on it. */
+ * The time it took goes to the log and the report, not to the index: the
+ * file must not depend on it. */
 static int hnsw_build(struct build *b, const struct cli *c)
 {
     struct sage_err err = { 0 };
