@@ -691,10 +691,17 @@ struct query {
     float qs;
 };
 
+/* Scores from the file may be NaN (a hostile scale or row): those rank
+ * last, so that comparisons stay a total order for the heaps and qsort. */
+static float finite_or_worst(float s)
+{
+    return s == s ? s : -INFINITY;
+}
+
 static float score_i8(const struct query *qq, uint32_t id)
 {
-    return (float)sage_dot_i8(qq->q, sage_vectors_row_i8(qq->v, id), qq->len) * qq->qs *
-           sage_vectors_scale(qq->v, id);
+    return finite_or_worst((float)sage_dot_i8(qq->q, sage_vectors_row_i8(qq->v, id), qq->len) *
+                           qq->qs * sage_vectors_scale(qq->v, id));
 }
 
 static int allowed(const uint64_t *allow, uint32_t id)
@@ -807,7 +814,7 @@ int sage_hnsw_search(const struct sage_hnsw *h, const struct sage_vectors *v, co
 
     /* rescoring with the f32 rows */
     for (size_t i = 0; i < nr; i++)
-        res[i].s = sage_dot_f32(q, sage_vectors_row(v, res[i].id), v->dim);
+        res[i].s = finite_or_worst(sage_dot_f32(q, sage_vectors_row(v, res[i].id), v->dim));
     qsort(res, nr, sizeof(*res), cmp_cand);
     for (size_t i = 0; i < nr && i < k; i++)
         hits[i] = (struct sage_dense_hit){ res[i].id, res[i].s };
