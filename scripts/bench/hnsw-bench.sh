@@ -8,7 +8,9 @@
 # passes, as the machine may be shared) and recall@10 against exact f32
 # truth; then q/s at equal recall (the smallest ef of each that reaches it).
 # hnswlib is queried through knn_query with num_threads=1 on the batch, so
-# no Python overhead is charged to it per query.
+# no Python overhead is charged to it per query. The data gets harder as N
+# grows (every cluster spreads in the same 12-dimensional subspace): at 1M
+# both libraries stay below recall 0.8 at ef 512; pass larger EFS there.
 #
 #   scripts/bench/hnsw-bench.sh [N...]
 # DIM, NQ (queries, default 1000), EFC (200), THREADS (2), EFS ("16 32 64 128
@@ -99,7 +101,8 @@ for target in (0.9, 0.95, 0.99):
         print("recall@10 >= %.2f: SAGE ef %d %.0f q/s, hnswlib ef %d %.0f q/s: SAGE/hnswlib %.2f"
               % (target, a[0], a[1], b[0], b[1], a[1] / b[1]))
     else:
-        print("recall@10 >= %.2f: not reached by %s" % (target, "SAGE" if not a else "hnswlib"))
+        who = "either" if not a and not b else "SAGE" if not a else "hnswlib"
+        print("recall@10 >= %.2f: not reached by %s at these ef (EFS)" % (target, who))
 PY
 }
 
