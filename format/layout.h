@@ -12,7 +12,8 @@
  *   1.0  header, section table, footer; BUILD, DOCS and TEXT sections.
  *   1.1  CHUNKS, CHUNK_TEXT, NORMS, POSTINGS and LEXICON: the inverted index.
  *   1.2  VECTORS: dense vectors of the chunks (written only with embeddings);
- *        CHUNK_META: pages and headings of the chunks, apart from their text. */
+ *        CHUNK_META: pages and headings of the chunks, apart from their text;
+ *        HNSW: a graph over the vectors for approximate search (optional). */
 #define SAGE_FORMAT_MAJOR 1
 #define SAGE_FORMAT_MINOR 2
 
@@ -77,6 +78,7 @@ enum sage_section_kind {
     SAGE_SECTION_LEXICON = 8,   /* sorted terms, front-coded blocks with a block index */
     SAGE_SECTION_VECTORS = 9,   /* per chunk: f32 row, int8 row and scale, text hash (1.2) */
     SAGE_SECTION_CHUNK_META = 10,   /* per chunk: page and heading, apart from the text (1.2) */
+    SAGE_SECTION_HNSW = 11,     /* HNSW graph over the VECTORS rows (1.2) */
     SAGE_SECTION_OCR_PAGES = 12,    /* text read by OCR, by page image digest and engine (1.2) */
     SAGE_SECTION_KIND_MAX_KNOWN = 12
 };

@@ -42,6 +42,7 @@ const char *sage_section_kind_name(uint32_t kind)
     case SAGE_SECTION_LEXICON: return "lexicon";
     case SAGE_SECTION_VECTORS: return "vectors";
     case SAGE_SECTION_CHUNK_META: return "chunk_meta";
+    case SAGE_SECTION_HNSW: return "hnsw";
     case SAGE_SECTION_OCR_PAGES: return "ocr_pages";
     default: return NULL;
     }

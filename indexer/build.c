@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <magic.h>
 #include <pthread.h>
@@ -26,6 +27,7 @@
 #include "chunkstore.h"
 #include "cli.h"
 #include "embed.h"
+#include "hnsw.h"
 #include "ocr.h"
 
 #include <tesseract/capi.h>
@@ -99,6 +101,8 @@ struct build {
     size_t prev_mask;
     uint64_t n_reused, n_embedded;  /* vectors taken from --reuse, and sent to the server */
     struct sage_err emb_err;    /* the first embedding failure */
+    struct sage_hnsw_graph *graph;  /* --hnsw: built once the vectors are all in */
+    double hnsw_ms;             /* the time it took (log and report, not the index) */
 };
 
 /* The text of each page read by OCR, written to the index for the next
@@ -349,6 +353,46 @@ static int embed_done(struct build *b, const struct cli *c)
              "%llu reused", (unsigned long long)st.inputs, b->emb_dim,
              (unsigned long long)st.http.requests, (unsigned long long)st.http.retries,
              (unsigned long long)b->n_reused);
+    return 0;
+}
+
+/* --hnsw: builds the graph over the rows in the vector file (mapped, not
+ * read into memory) and records its parameters in the embedding record.
+ * The time it took goes to the log and the report, not to the index: the
+ * file must not depend on it. */
+static int hnsw_build(struct build *b, const struct cli *c)
+{
+    struct sage_err err = { 0 };
+    struct sage_hnsw_params p = { (uint32_t)c->v[OPT_HNSW_M].num,
+                                  (uint32_t)c->v[OPT_HNSW_EF_CONSTRUCTION].num,
+                                  (unsigned)c->v[OPT_HNSW_THREADS].num, 0 };
+    if (!c->v[OPT_HNSW].num || b->vec_fd < 0 || !b->emb_record || !b->n_chunks || !b->emb_dim)
+        return 0;   /* no vectors: no VECTORS section, and no graph */
+    size_t len = (size_t)b->n_chunks * b->emb_dim * sizeof(float);
+    void *rows = NULL;
+    double t0 = sage_now_ms();
+    if (p.threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        p.threads = cores > 0 ? (unsigned)cores : 1;
+    }
+    if ((rows = mmap(NULL, len, PROT_READ, MAP_SHARED, b->vec_fd, 0)) == MAP_FAILED) {
+        sage_log(SAGE_LOG_ERROR, "cannot map the vectors for the hnsw graph: %s", strerror(errno));
+        return -1;
+    }
+    int rc = sage_hnsw_build(&p, b->n_chunks, b->emb_dim, rows, b->emb_dim, &b->graph, &err);
+    munmap(rows, len);
+    if (rc < 0) {
+        sage_log(SAGE_LOG_ERROR, "cannot build the hnsw graph: %s", err.msg);
+        return -1;
+    }
+    json_object_set_new(b->emb_record, "hnsw",
+                        json_pack("{s:i, s:i, s:i}", "m", (int)p.m,
+                                  "ef_construction", (int)p.ef_construction,
+                                  "threads", (int)p.threads));
+    b->hnsw_ms = sage_now_ms() - t0;
+    sage_log(SAGE_LOG_INFO, "built the hnsw graph of %llu vectors (m %u, ef_construction %u, "
+             "%u threads) in %.1f s", (unsigned long long)b->n_chunks, p.m, p.ef_construction,
+             p.threads, b->hnsw_ms / 1e3);
     return 0;
 }
 
@@ -1186,6 +1230,7 @@ static int write_index(struct build *b, const char *out, const uint8_t *rec, siz
         (b->vec_fd >= 0 && b->n_chunks &&
          (rc = sage_vectors_write(w, b->n_chunks, b->emb_dim, b->emb_flags, vector_row, b,
                                   err)) < 0) ||
+        (b->graph && (rc = sage_hnsw_write(w, b->graph, err)) < 0) ||
         (rc = sage_ixbuild_write(b->ix, w, err)) < 0)
         goto out;
     sage_writer_set_counts(w, b->n_docs, b->n_chunks);
@@ -1365,6 +1410,8 @@ static int embed_configure(struct build *b, const struct cli *c)
 {
     const char *mode = c->v[OPT_EMBEDDINGS].str, *norm = c->v[OPT_EMBED_NORMALIZE].str;
     struct sage_err err = { 0 };
+    if (c->v[OPT_HNSW].num && (!c->v[OPT_EMBED_URL].str || strcmp(mode, "off") == 0))
+        return usage_error("%s", "--hnsw needs embeddings (--embed-url)");
     if (!c->v[OPT_EMBED_URL].str || strcmp(mode, "off") == 0)
         return 0;
     if (!c->v[OPT_EMBED_MODEL].str)
@@ -1504,6 +1551,9 @@ static int write_report(struct build *b, const char *path, int status)
                           "embedded", (json_int_t)b->n_embedded, "reused", (json_int_t)b->n_reused,
                           "index_written", status == 0,
                           "files", b->report);
+    if (r && b->graph)
+        json_object_set_new(json_object_get(r, "summary"), "hnsw_build_s",
+                            json_real(b->hnsw_ms / 1e3));
     int rc = r ? json_dump_file(r, path, JSON_INDENT(1)) : -1;
     json_decref(r);
     if (rc < 0)
@@ -1579,7 +1629,7 @@ int cmd_build(struct cli *c)
     if (pool_finish(&pool) < 0)
         goto out;
     progress_done(&b.prog);
-    if (embed_done(&b, c) < 0)
+    if (embed_done(&b, c) < 0 || hnsw_build(&b, c) < 0)
         goto out;
     t_crawled = sage_now_ms();
     long long max_failures = c->v[OPT_MAX_FAILURES].num;
@@ -1668,6 +1718,7 @@ out:
     sage_chunkstore_builder_release(&b.text);
     sage_chunkmeta_builder_release(&b.meta);
     embed_free(b.emb);
+    sage_hnsw_graph_free(b.graph);
     sage_free(b.hashes);
     if (b.vec_fd >= 0)
         close(b.vec_fd);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "hnsw.h"
 #include "log.h"
 #include "mpjson.h"
 #include "reader.h"
@@ -44,12 +45,24 @@ static json_t *info_json(const char *path, const struct sage_reader *r, json_t *
             "offset", (json_int_t)s->off, "stored_bytes", (json_int_t)s->len,
             "decoded_bytes", (json_int_t)s->raw_len, "xxh3", ck));
     }
-    return json_pack("{s:s, s:{s:i, s:i}, s:I, s:{s:I, s:I}, s:{s:s, s:s}, s:o, s:O}",
+    json_t *j = json_pack("{s:s, s:{s:i, s:i}, s:I, s:{s:I, s:I}, s:{s:s, s:s}, s:o, s:O}",
         "file", path, "format", "major", in->major, "minor", in->minor,
         "size", (json_int_t)in->file_size,
         "counts", "documents", (json_int_t)in->n_docs, "chunks", (json_int_t)in->n_chunks,
         "checksums", "file_xxh3", hx[0], "header_xxh3", hx[1],
         "sections", secs, "build", rec);
+    /* the graph's shape, from its header and upper table (no list is read) */
+    struct sage_hnsw h;
+    struct sage_err err = { 0 };
+    int rc = sage_hnsw_open(&h, r, &err);
+    if (j && rc == 0)
+        json_object_set_new(j, "hnsw", json_pack("{s:I, s:i, s:i, s:i, s:i, s:i}",
+            "nodes", (json_int_t)h.n, "m", (int)h.m, "m0", (int)h.m0,
+            "ef_construction", (int)h.ef_construction, "levels", (int)h.max_level + 1,
+            "upper_nodes", (int)h.n_upper));
+    else if (j && rc != -SAGE_ENOTFOUND)
+        json_object_set_new(j, "hnsw", json_pack("{s:s}", "error", err.msg));
+    return j;
 }
 
 static void print_human(const json_t *j)
@@ -69,6 +82,19 @@ static void print_human(const json_t *j)
            json_integer_value(json_object_get(json_object_get(j, "counts"), "chunks")));
     printf("checksum:   %s (xxh3, whole file)\n",
            json_string_value(json_object_get(json_object_get(j, "checksums"), "file_xxh3")));
+    json_t *h = json_object_get(j, "hnsw");
+    if (h && json_object_get(h, "error"))
+        printf("hnsw:       unusable: %s\n", json_string_value(json_object_get(h, "error")));
+    else if (h)
+        printf("hnsw:       %" JSON_INTEGER_FORMAT " nodes on %" JSON_INTEGER_FORMAT " levels "
+               "(%" JSON_INTEGER_FORMAT " above 0); m %" JSON_INTEGER_FORMAT ", %"
+               JSON_INTEGER_FORMAT " on level 0; ef_construction %" JSON_INTEGER_FORMAT "\n",
+               json_integer_value(json_object_get(h, "nodes")),
+               json_integer_value(json_object_get(h, "levels")),
+               json_integer_value(json_object_get(h, "upper_nodes")),
+               json_integer_value(json_object_get(h, "m")),
+               json_integer_value(json_object_get(h, "m0")),
+               json_integer_value(json_object_get(h, "ef_construction")));
     printf("sections:\n  %-3s %-10s %-5s %12s %14s %14s  %s\n", "#", "kind", "codec", "offset",
            "stored", "decoded", "xxh3");
     json_array_foreach(sections, i, s)

@@ -143,6 +143,17 @@ static const struct sage_opt options[OPT__COUNT] = {
                     "PREVIOUS.sage", "take from a previous index the vectors of chunks whose "
                     "text is unchanged (same embedding settings) and the OCR text of pages "
                     "whose image is unchanged (same OCR engine)" },
+    [OPT_HNSW] = { "hnsw", 0, "SAGE_HNSW", SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_BUILD, NULL,
+                   "also build an HNSW graph of the vectors for approximate search "
+                   "(needs --embed-url)" },
+    [OPT_HNSW_M] = { "hnsw-m", 0, "SAGE_HNSW_M", SAGE_OPT_INT, "16", 2, 256, 0, CMD_BUILD, "N",
+                     "graph neighbours per node (2N on the bottom level)" },
+    [OPT_HNSW_EF_CONSTRUCTION] = { "hnsw-ef-construction", 0, "SAGE_HNSW_EF_CONSTRUCTION",
+                                   SAGE_OPT_INT, "200", 1, 65536, 0, CMD_BUILD, "N",
+                                   "candidates considered per insertion: better graph, slower build" },
+    [OPT_HNSW_THREADS] = { "hnsw-threads", 0, "SAGE_HNSW_THREADS", SAGE_OPT_INT, "0", 0, 256, 0,
+                           CMD_BUILD, "N", "threads building the graph (0: one per core); "
+                           "only 1 gives the same file from the same input" },
     [OPT_OCR] = { "ocr", 0, "SAGE_OCR", SAGE_OPT_CHOICE, "on", 0, 0, 0, CMD_BUILD, "on|off",
                   "read PDF pages without a text layer: with --ocr-url's server, else tesseract" },
     [OPT_OCR_URL] = { "ocr-url", 0, "SAGE_OCR_URL", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "URL",

@@ -18,6 +18,9 @@
 #                      FAISS IndexFlatIP, N = 100k and 1M, d = 384 and 768, and the
 #                      scan's bytes/s against the memory bandwidth (QUICK=1: only
 #                      100k x 384; SAGE_BENCH_DENSE=0 skips it)
+#   hnsw-bench.sh      approximate dense search (HNSW) vs hnswlib: build time,
+#                      q/s and recall@10 per ef, 100k and 1M vectors of 384
+#                      dimensions (QUICK=1: 100k only; SAGE_BENCH_HNSW=0 skips it)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
@@ -48,4 +51,9 @@ if [ "${SAGE_BENCH_DENSE:-1}" != 0 ]; then
     echo
     echo "#### dense search, exact"
     bash "$here/dense-bench.sh"
+fi
+if [ "${SAGE_BENCH_HNSW:-1}" != 0 ]; then
+    echo
+    echo "#### approximate dense search (HNSW)"
+    bash "$here/hnsw-bench.sh"
 fi

@@ -1,6 +1,7 @@
 /* Fuzz target for the index reader: opens the input as an in-memory image, decodes
  * every section (record tables of DOCS and TEXT, msgpack of DOCS records and BUILD,
- * the rows of VECTORS, the headings of CHUNK_META),
+ * the rows of VECTORS, the headings of CHUNK_META), searches the HNSW graph with a
+ * few of the rows as queries, with and without a filter,
  * verifies it and opens it again with SAGE_OPEN_VERIFY; then does it all once more on
  * a copy with its checksums recomputed, so mutations get past the XXH3 checks to the
  * code behind them. Errors are expected; crashes, leaks and sanitizer reports are bugs. */
@@ -13,6 +14,7 @@
 #include "ocrpages.h"
 #include "fix_checksums.h"
 #include "fuzz.h"
+#include "hnsw.h"
 #include "mpjson.h"
 #include "reader.h"
 #include "rectab.h"
@@ -39,6 +41,33 @@ static void walk_table(const struct sage_section *s, const struct sage_bytes *b)
                 json_decref(v);
         }
     }
+}
+
+/* A few searches of the graph, when there is one for these vectors: hits
+ * must be in range and allowed, best first. */
+static void hnsw_search(const struct sage_reader *r, const struct sage_vectors *v)
+{
+    struct sage_hnsw h;
+    struct sage_err err = { 0 };
+    if (sage_hnsw_open(&h, r, &err) < 0)
+        return;
+    uint64_t *allow = calloc(v->n / 64 + 1, sizeof(*allow));
+    if (!allow)
+        return;
+    for (uint64_t i = 0; i < v->n; i += 3)
+        allow[i / 64] |= 1ull << (i % 64);
+    for (uint64_t i = 0; i < v->n && i < 4; i++) {
+        struct sage_dense_hit hits[8];
+        size_t n = 0;
+        const uint64_t *a = i % 2 ? allow : NULL;
+        if (sage_hnsw_search(&h, v, sage_vectors_row(v, i), 4 + 8 * i, 8, a, hits, &n, &err) < 0)
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (n > 8 || hits[j].chunk >= v->n || (a && !(a[hits[j].chunk / 64] >> (hits[j].chunk % 64) & 1)) ||
+                (j && hits[j].score > hits[j - 1].score))
+                abort();
+    }
+    free(allow);
 }
 
 static void run(const uint8_t *data, size_t size)
@@ -72,6 +101,7 @@ static void run(const uint8_t *data, size_t size)
                        sage_vectors_row_i8(&v, i)[v.dim - 1] + sage_vectors_scale(&v, i) +
                        sage_vectors_hash(&v, i)[15];
             (void)acc;
+            hnsw_search(r, &v);
         }
         struct sage_chunkmeta cm;
         if (sage_chunkmeta_open(&cm, r, &err) == 0)
