@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "chunkmeta.h"
 #include "chunkstore.h"
+#include "hnsw.h"
 #include "index.h"
 #include "le.h"
 #include "mpjson.h"
@@ -33,6 +34,8 @@ struct sage_searcher {
     char *stemmer;                  /* tokenizer settings of the index */
     int stopwords;
     struct sage_vectors vec;        /* vec.n == 0 and has_vectors 0: none */
+    struct sage_hnsw hnsw;          /* valid when has_hnsw */
+    int has_hnsw;
     int has_vectors;
     char *emb_model, *emb_qprefix, *emb_dprefix;    /* BUILD embedding (owned) */
     int emb_normalized;
@@ -228,6 +231,12 @@ int sage_searcher_open(const struct sage_reader *r, struct sage_searcher **out,
         rc = 0;
     else if (rc == 0)
         s->has_vectors = 1;
+    if (rc == 0 && s->has_vectors) {
+        if ((rc = sage_hnsw_open(&s->hnsw, r, err)) == -SAGE_ENOTFOUND)
+            rc = 0;
+        else if (rc == 0)
+            s->has_hnsw = 1;
+    }
 out:
     if (rc < 0)
         sage_searcher_free(s);
@@ -663,6 +672,27 @@ int sage_search_mode_parse(const char *name, enum sage_search_mode *mode)
     return 0;
 }
 
+int sage_dense_method_parse(const char *name, enum sage_dense_method *m)
+{
+    static const char *const names[] = { "auto", "exact", "hnsw" };
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *m = (enum sage_dense_method)i;
+            return 0;
+        }
+    return -SAGE_EINVAL;
+}
+
+const char *sage_dense_method_name(enum sage_dense_method m)
+{
+    return m == SAGE_DENSE_HNSW ? "hnsw" : m == SAGE_DENSE_EXACT ? "exact" : "auto";
+}
+
+int sage_searcher_has_hnsw(const struct sage_searcher *s)
+{
+    return s->has_hnsw;
+}
+
 const char *sage_search_mode_name(enum sage_search_mode mode)
 {
     return mode == SAGE_MODE_DENSE ? "dense" : mode == SAGE_MODE_HYBRID ? "hybrid" : "bm25";
@@ -690,7 +720,8 @@ const struct sage_vectors *sage_searcher_vectors(const struct sage_searcher *s)
  * receives the number of chunks allowed. */
 static int dense_leg(const struct sage_searcher *s, const struct sage_query *pq,
                      const struct sage_hybrid_opts *h, size_t depth, struct sage_leg_hit **out,
-                     size_t *n_out, uint64_t *total, struct sage_err *err)
+                     size_t *n_out, uint64_t *total, enum sage_dense_method *used,
+                     struct sage_err *err)
 {
     const struct sage_vectors *v = &s->vec;
     float *q = NULL;
@@ -756,10 +787,25 @@ static int dense_leg(const struct sage_searcher *s, const struct sage_query *pq,
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate dense hits");
         goto out;
     }
-    struct sage_dense_opts dopt = { .k = depth, .oversample = h->oversample, .allow = allow,
-                                    .threads = h->threads };
-    if ((rc = sage_dense_exact(v, q, &dopt, dh, &n, err)) < 0)
+    int graph = h->method == SAGE_DENSE_HNSW ||
+                (h->method == SAGE_DENSE_AUTO && s->has_hnsw && !allow &&
+                 v->n >= SAGE_HNSW_AUTO_MIN);
+    if (graph && !s->has_hnsw) {
+        rc = sage_err_set(err, SAGE_ENOTFOUND, "the index has no HNSW graph (built without "
+                                               "--hnsw): use exact dense search");
         goto out;
+    }
+    if (graph) {
+        rc = sage_hnsw_search(&s->hnsw, v, q, h->ef ? h->ef : SAGE_HNSW_EF_DEFAULT, depth, allow,
+                              dh, &n, err);
+    } else {
+        struct sage_dense_opts dopt = { .k = depth, .oversample = h->oversample, .allow = allow,
+                                        .threads = h->threads };
+        rc = sage_dense_exact(v, q, &dopt, dh, &n, err);
+    }
+    if (rc < 0)
+        goto out;
+    *used = graph ? SAGE_DENSE_HNSW : SAGE_DENSE_EXACT;
     if (n && !(*out = sage_calloc(n, sizeof(**out)))) {
         rc = sage_err_set(err, SAGE_ENOMEM, "cannot allocate dense hits");
         goto out;
@@ -819,7 +865,7 @@ int sage_search_hybrid(const struct sage_searcher *s, struct sage_tokenizer *tk,
         out->total_exact = bm.total_exact;
     }
     if (h->mode != SAGE_MODE_BM25 &&
-        (rc = dense_leg(s, &pq, h, depth, &dl, &nd, &dense_total, err)) < 0)
+        (rc = dense_leg(s, &pq, h, depth, &dl, &nd, &dense_total, &out->dense_used, err)) < 0)
         goto out;
     if (h->mode == SAGE_MODE_HYBRID) {
         rc = sage_fusion_fuse(bl, nb, dl, nd, &h->fusion, o->k, &out->hits, &out->n_hits, err);

@@ -96,6 +96,13 @@ int sage_searcher_embedding(const struct sage_searcher *s, struct sage_embedding
 /* The VECTORS of the index, NULL when it has none. */
 const struct sage_vectors *sage_searcher_vectors(const struct sage_searcher *s);
 
+/* How the dense list is found: every row scanned (exact), or the HNSW graph
+ * walked (approximate; files built with --hnsw); auto takes the graph for
+ * files of at least SAGE_HNSW_AUTO_MIN chunks searched without a filter. */
+enum sage_dense_method { SAGE_DENSE_AUTO, SAGE_DENSE_EXACT, SAGE_DENSE_HNSW };
+#define SAGE_HNSW_AUTO_MIN 50000u
+#define SAGE_HNSW_EF_DEFAULT 512u   /* recall@10 0.995 on 100k x 384 (hnsw-bench.sh) */
+
 struct sage_hybrid_opts {
     enum sage_search_mode mode;
     const float *vector;            /* the query's embedding (dense, hybrid), borrowed */
@@ -105,11 +112,20 @@ struct sage_hybrid_opts {
                                        0: max(k, SAGE_HYBRID_DEPTH) */
     struct sage_fusion_opts fusion;
     unsigned threads;               /* dense scan threads; 0: the library's default */
+    enum sage_dense_method method;  /* exact, HNSW, or auto */
+    unsigned ef;                    /* HNSW candidates; 0: SAGE_HNSW_EF_DEFAULT */
 };
+
+/* "auto", "exact", "hnsw" to and from the method; -SAGE_EINVAL for others. */
+int sage_dense_method_parse(const char *name, enum sage_dense_method *m);
+const char *sage_dense_method_name(enum sage_dense_method m);
+/* 1 when the file has an HNSW graph (built with --hnsw). */
+int sage_searcher_has_hnsw(const struct sage_searcher *s);
 
 struct sage_hybrid_results {
     struct sage_fused_hit *hits;    /* best first (owned); each with its legs */
     size_t n_hits;
+    enum sage_dense_method dense_used;  /* exact or HNSW when a dense list was made */
     uint64_t total;                 /* bm25, hybrid: chunks matching a word (see
                                        sage_results); dense: chunks the filters allow */
     int total_exact;

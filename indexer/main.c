@@ -95,6 +95,12 @@ static const struct sage_opt options[OPT__COUNT] = {
                       "X", "weight of the dense list in hybrid fusion" },
     [OPT_OVERSAMPLE] = { "oversample", 0, "SAGE_QUERY_OVERSAMPLE", SAGE_OPT_INT, "0", 0, 64, 0,
                          CMD_QUERY, "N", "dense candidates per hit rescored (0: the default, 4)" },
+    [OPT_DENSE_METHOD] = { "dense", 0, "SAGE_QUERY_DENSE", SAGE_OPT_CHOICE, "auto", 0, 0, 0,
+                           CMD_QUERY, "auto|exact|hnsw", "how the dense list is found: every "
+                           "vector scanned, or the HNSW graph (auto: the graph for 50,000 chunks "
+                           "or more without a filter)" },
+    [OPT_EF] = { "ef", 0, "SAGE_QUERY_EF", SAGE_OPT_INT, "0", 0, 65536, 0, CMD_QUERY, "N",
+                 "HNSW candidates per search (0: the default, 512)" },
     [OPT_LOG_FORMAT] = { "log-format", 0, "SAGE_LOG_FORMAT", SAGE_OPT_CHOICE, "text", 0, 0, 0,
                          0, "text|json", "format of log lines on stderr" },
     [OPT_VERBOSE] = { "verbose", 'v', "SAGE_VERBOSE", SAGE_OPT_BOOL, NULL, 0, 1, 0, 0, NULL,

@@ -234,6 +234,8 @@ static int setup_dense(struct q *q, struct cli *c, struct sage_err *err)
     q->h.fusion.w_bm25 = strtod(c->v[OPT_W_BM25].str, &e1);
     q->h.fusion.w_dense = strtod(c->v[OPT_W_DENSE].str, &e2);
     q->h.oversample = (unsigned)c->v[OPT_OVERSAMPLE].num;
+    q->h.ef = (unsigned)c->v[OPT_EF].num;
+    sage_dense_method_parse(c->v[OPT_DENSE_METHOD].str, &q->h.method);
     if (*e1 || *e2 || !(q->h.fusion.w_bm25 >= 0 && q->h.fusion.w_bm25 <= 1000) ||
         !(q->h.fusion.w_dense >= 0 && q->h.fusion.w_dense <= 1000) ||
         q->h.fusion.w_bm25 + q->h.fusion.w_dense <= 0) {

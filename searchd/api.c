@@ -185,7 +185,14 @@ int api_search_json(struct app *app, const struct search_req *rq, struct api_ans
         .mode = mode, .vector = vec, .dim = rq->vector ? rq->dim : ei.dim,
         .oversample = (unsigned)rq->oversample,
         .fusion = { rq->fusion, SAGE_FUSION_RRF_K, rq->w_bm25, rq->w_dense },
+        .method = rq->dense, .ef = (unsigned)rq->ef,
     };
+    if (mode != SAGE_MODE_BM25 && rq->dense == SAGE_DENSE_HNSW &&
+        !sage_searcher_has_hnsw(snap->searcher)) {
+        status = answer_error(a, 400, "no_hnsw", NULL, "index '%s' has no HNSW graph (it was "
+                              "built without --hnsw): use dense=exact or auto", snap->name);
+        goto out;
+    }
     if (sage_searcher_tokenizer(snap->searcher, &tk, &err) < 0 ||
         sage_search_hybrid(snap->searcher, tk, rq->q, strlen(rq->q), &o, &ho, &res, &err) < 0) {
         status = err.code == SAGE_EINVAL || err.code == SAGE_ELIMIT
@@ -244,6 +251,8 @@ int api_search_json(struct app *app, const struct search_req *rq, struct api_ans
                         "w_dense", rq->w_dense));
     if (body && degraded)
         json_object_set(body, "degraded", degraded);
+    if (body && mode != SAGE_MODE_BM25)
+        json_object_set_new(body, "dense_method", json_string(sage_dense_method_name(res.dense_used)));
     a->status = 200;
     a->body = body;
     status = body ? 200 : answer_error(a, 500, "internal", NULL, "out of memory");

@@ -56,6 +56,8 @@ static int check(const struct request_limits *lim, struct search_req *rq, struct
         rq->w_bm25 + rq->w_dense <= 0)
         return fail(e, 400, "bad_request", "w_bm25 and w_dense must be between 0 and %g, not "
                     "both 0", REQUEST_MAX_WEIGHT);
+    if (rq->ef < 0 || rq->ef > REQUEST_MAX_EF)
+        return fail(e, 400, "bad_request", "ef must be between 1 and %d", REQUEST_MAX_EF);
     if (rq->oversample < 0 || rq->oversample > REQUEST_MAX_OVERSAMPLE)
         return fail(e, 400, "bad_request", "oversample must be between 1 and %d",
                     REQUEST_MAX_OVERSAMPLE);
@@ -81,8 +83,10 @@ static int parse_double(const char *s, double *v)
 
 /* mode and fusion by name. */
 static int set_choices(struct search_req *rq, const char *mode, const char *fusion,
-                       struct request_error *e)
+                       const char *dense, struct request_error *e)
 {
+    if (dense && sage_dense_method_parse(dense, &rq->dense) < 0)
+        return fail(e, 400, "bad_request", "dense must be auto, exact or hnsw");
     if (mode) {
         if (sage_search_mode_parse(mode, &rq->mode) < 0)
             return fail(e, 400, "bad_request", "mode must be bm25, dense or hybrid");
@@ -126,14 +130,19 @@ int request_from_query(const char *qs, const struct request_limits *lim, struct 
         return fail(e, 400, "bad_request", "k and offset must be integers");
     if (param(qs, "snippets", num, sizeof(num), &too_long))
         rq->snippets = strcmp(num, "0") != 0 && strcmp(num, "false") != 0;
-    char mode[16], fusion[16];
+    char mode[16], fusion[16], dense[16];
     const char *m = param(qs, "mode", mode, sizeof(mode), &too_long);
     const char *f = param(qs, "fusion", fusion, sizeof(fusion), &too_long);
+    const char *dm = param(qs, "dense", dense, sizeof(dense), &too_long);
     if (too_long)
-        return fail(e, 400, "bad_request", "mode or fusion is not one of the names");
-    if (set_choices(rq, m, f, e) < 0)
+        return fail(e, 400, "bad_request", "mode, fusion or dense is not one of the names");
+    if (set_choices(rq, m, f, dm, e) < 0)
         return -1;
-    long long os = 0;
+    long long os = 0, ef = 0;
+    if ((param(qs, "ef", num, sizeof(num), &too_long) && (parse_int(num, &ef) < 0 || ef < 1)) ||
+        too_long)
+        return fail(e, 400, "bad_request", "ef must be a positive integer");
+    rq->ef = ef > REQUEST_MAX_EF ? REQUEST_MAX_EF + 1 : (long)ef;
     if ((param(qs, "w_bm25", num, sizeof(num), &too_long) && parse_double(num, &rq->w_bm25) < 0) ||
         (param(qs, "w_dense", num, sizeof(num), &too_long) &&
          parse_double(num, &rq->w_dense) < 0) ||
@@ -184,10 +193,17 @@ int request_from_json(const char *body, size_t len, const struct request_limits 
     if (bad)
         return fail(e, 400, "bad_request", "k and offset must be integers, snippets a boolean");
     json_t *m = json_object_get(j, "mode"), *f = json_object_get(j, "fusion");
-    if ((m && !json_is_string(m)) || (f && !json_is_string(f)))
-        return fail(e, 400, "bad_request", "'mode' and 'fusion' must be strings");
-    if (set_choices(rq, json_string_value(m), json_string_value(f), e) < 0)
+    json_t *dm = json_object_get(j, "dense");
+    if ((m && !json_is_string(m)) || (f && !json_is_string(f)) || (dm && !json_is_string(dm)))
+        return fail(e, 400, "bad_request", "'mode', 'fusion' and 'dense' must be strings");
+    if (set_choices(rq, json_string_value(m), json_string_value(f), json_string_value(dm), e) < 0)
         return -1;
+    if ((v = json_object_get(j, "ef"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1)
+            return fail(e, 400, "bad_request", "'ef' must be a positive integer");
+        rq->ef = json_integer_value(v) > REQUEST_MAX_EF ? REQUEST_MAX_EF + 1
+                                                         : (long)json_integer_value(v);
+    }
     const char *wk[] = { "w_bm25", "w_dense" };
     double *wd[] = { &rq->w_bm25, &rq->w_dense };
     for (size_t i = 0; i < 2; i++)

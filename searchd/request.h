@@ -14,6 +14,7 @@
 #define REQUEST_MAX_DIM 65536       /* floats in a raw query vector (SAGE_VECTORS_DIM_MAX) */
 #define REQUEST_MAX_OVERSAMPLE 64
 #define REQUEST_MAX_WEIGHT 1000.0
+#define REQUEST_MAX_EF 65536
 
 struct search_req {
     const char *q, *index, *library, *path_prefix;  /* into buf or json */
@@ -24,6 +25,8 @@ struct search_req {
     enum sage_fusion_kind fusion;
     double w_bm25, w_dense; /* fusion weights, 1 unless given */
     long oversample;        /* 0: the library's default */
+    enum sage_dense_method dense;   /* exact, hnsw or auto (the default) */
+    long ef;                /* HNSW candidates; 0: the library's default */
     float *vector;          /* POST "vector": a raw query vector (owned), or NULL */
     size_t dim;
     json_t *json;           /* owns the strings of a POST body */

@@ -3,9 +3,12 @@
 # follows VECTORS with one node per chunk and the parameters asked for, the
 # build record says how it was built (the report how long it took), verify
 # and info accept it, one thread gives the same file twice; --hnsw without
-# embeddings is a usage error.
+# embeddings is a usage error. Searching: the graph finds what the exact scan
+# finds, offline and through searchd (dense=hnsw), which says which it used
+# and refuses dense=hnsw on an index without a graph.
 . "$SAGE_TOP/tests/lib/tap.sh"
 . "$SAGE_TOP/tests/lib/fakegpu.sh"
+. "$SAGE_TOP/tests/lib/searchd.sh"
 S=$SAGE_TOP/datasets/sample
 
 build() {
@@ -61,5 +64,37 @@ t_ok '--hnsw without embeddings, or with bad parameters: usage errors' '
     t_status 2 sage-indexer build --out x.sage --hnsw --hnsw-m 1 "$S" &&
     t_status 2 sage-indexer build --out x.sage --hnsw --hnsw-ef-construction 0 "$S" &&
     ! test -e x.sage'
+
+# dense hits of index $1 for "$2" found by method $3, as "chunk chunk ..."
+hits() {
+    sage-indexer query --json -k 5 --mode dense --dense "$3" --embed-url "$FG_URL" "$1" "$2" |
+        jq -r "[.results[].chunk] | join(\" \")"
+}
+
+t_ok 'searching the graph finds what the exact scan finds; searchd says which it used' '
+    fg_start srv --dim 48 --max-inputs 8 &&
+    mkdir ix && build ix/g.sage --hnsw-threads 1 &&
+    for q in "snapshot restore" "rotate certificates" "replication lag"; do
+        e=$(hits ix/g.sage "$q" exact) && h=$(hits ix/g.sage "$q" hnsw) &&
+        echo "$q: exact $e, hnsw $h" && [ -n "$e" ] && [ "$e" = "$h" ] || exit 1
+    done &&
+    sd_start sd ix --embed-url "$FG_URL" &&
+    curl -sf "$SD_URL/v1/search?q=snapshot+restore&mode=dense&dense=hnsw&ef=64" >h.json &&
+    jq -e ".dense_method == \"hnsw\" and (.hits | length) > 0" h.json &&
+    curl -sf "$SD_URL/v1/search?q=snapshot+restore&mode=dense" >a.json &&
+    jq -e ".dense_method == \"exact\"" a.json &&
+    [ "$(jq -c "[.hits[].chunk]" h.json)" = "$(jq -c "[.hits[].chunk]" a.json)" ] &&
+    [ "$(curl -s -o bad.json -w "%{http_code}" "$SD_URL/v1/search?q=x&mode=dense&dense=fast")" = 400 ] &&
+    [ "$(curl -s -o bad.json -w "%{http_code}" "$SD_URL/v1/search?q=x&mode=dense&ef=0")" = 400 ] &&
+    sd_stop && fg_stop'
+
+t_ok 'dense=hnsw on an index built without a graph is refused clearly' '
+    fg_start srv --dim 48 --max-inputs 8 && mkdir ix &&
+    sage-indexer build -q --out ix/v.sage --embed-url "$FG_URL" --embed-model fake --embed-batch 8 "$S" &&
+    sd_start sd ix --embed-url "$FG_URL" &&
+    [ "$(curl -s -o e.json -w "%{http_code}" "$SD_URL/v1/search?q=snapshot&mode=dense&dense=hnsw")" = 400 ] &&
+    jq -e ".error.code == \"no_hnsw\"" e.json &&
+    ! sage-indexer query --mode dense --dense hnsw --embed-url "$FG_URL" ix/v.sage snapshot 2>err &&
+    grep -q "no HNSW graph" err && sd_stop && fg_stop'
 
 t_done

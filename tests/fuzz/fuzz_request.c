@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         rq.k > 1000 || rq.offset < 0 || rq.offset > REQUEST_MAX_OFFSET ||
                         !(rq.w_bm25 >= 0 && rq.w_bm25 <= REQUEST_MAX_WEIGHT) ||
                         !(rq.w_dense >= 0 && rq.w_dense <= REQUEST_MAX_WEIGHT) ||
-                        rq.oversample < 0 || rq.oversample > REQUEST_MAX_OVERSAMPLE))
+                        rq.oversample < 0 || rq.oversample > REQUEST_MAX_OVERSAMPLE ||
+                        rq.ef < 0 || rq.ef > REQUEST_MAX_EF || (unsigned)rq.dense > SAGE_DENSE_HNSW))
             abort();
         if (rc == 0 && rq.vector) {
             if (rq.dim < 1 || rq.dim > REQUEST_MAX_DIM ||
