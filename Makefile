@@ -130,7 +130,7 @@ $(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.
 # ---- tests ----
 .PHONY: all test check test-bins replay fuzz bench lint install uninstall clean demo help
 
-test-bins: $(PROGRAMS) $(UNIT_BINS) $(TOOL_BINS) $(REPLAY_BINS)
+test-bins: $(PROGRAMS) $(UNIT_BINS) $(TOOL_BINS) $(REPLAY_BINS) $(BENCH_BINS)
 
 replay: $(REPLAY_BINS)
 	$(Q)for n in $(FUZZ_NAMES); do \

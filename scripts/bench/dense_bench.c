@@ -28,6 +28,7 @@
 #include <immintrin.h>
 #endif
 
+#include "clock.h"
 #include "dense.h"
 #include "kernels.h"
 #include "vectors.h"
@@ -40,9 +41,7 @@
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return sage_now_ms() / 1e3;
 }
 
 /* CPU time of the whole process (the pool's threads too): what a query costs

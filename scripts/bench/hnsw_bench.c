@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dense.h"
 #include "hnsw.h"
 #include "kernels.h"
@@ -33,9 +34,7 @@
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return sage_now_ms() / 1e3;
 }
 
 /* CPU time of the calling thread: the machine is shared, and time spent
@@ -340,7 +339,7 @@ static int cmd_exact(const char *dir, const char *out, size_t nq)
     struct opened o;
     struct sage_err err = { 0 };
     struct sage_dense_hit hits[TOPK];
-    struct sage_dense_opts opts = { TOPK, 0, NULL, 1 };
+    struct sage_dense_opts opts = { .k = TOPK, .threads = 1 };
     size_t found = 0;
     open_all(dir, out, &o);
     nq = nq < o.nq ? nq : o.nq;

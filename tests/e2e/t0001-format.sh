@@ -28,12 +28,12 @@ t_ok 'no build time unless SOURCE_DATE_EPOCH or --build-time gives one' '
 t_ok 'info reports version, sections, counts and build record' '
     sage-indexer build --out x.sage $LIBS &&
     sage-indexer info --json x.sage > info.json &&
-    jq -e ".format.major == 1 and .counts.documents == 9" info.json &&
+    jq -e ".format.major == 1 and .counts.documents == 10" info.json &&
     jq -e "[.sections[].name] == [\"build\",\"docs\",\"chunks\",\"chunk_text\",\"chunk_meta\",\"norms\",\"postings\",\"lexicon\"]" info.json &&
     jq -e ".format.minor == 2 and .counts.chunks >= 9" info.json &&
     jq -e ".sections | all(.offset % 4096 == 0)" info.json &&
     jq -e ".build.libraries[0].name == \"kestrel\"" info.json &&
-    sage-indexer info x.sage > info.txt && grep -q "^documents:  9$" info.txt &&
+    sage-indexer info x.sage > info.txt && grep -q "^documents:  10$" info.txt &&
     grep -q "zstd" info.txt'
 
 t_ok 'verify accepts a good file with exit 0' '
