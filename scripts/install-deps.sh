@@ -40,10 +40,12 @@ if [ -n "$missing" ]; then
     $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 # what the tests use that Debian does not package (an S3-compatible store,
-# Kubernetes API schemas), at the versions package-lock.json pins
+# Kubernetes API schemas, the MCP client SDK), at the versions
+# package-lock.json pins
 if [ ! -x "$node_dir/node_modules/.bin/s3rver" ] ||
    [ ! -f "$node_dir/node_modules/kubernetes-models/package.json" ] ||
-   [ ! -f "$node_dir/node_modules/yaml/package.json" ]; then
+   [ ! -f "$node_dir/node_modules/yaml/package.json" ] ||
+   [ ! -f "$node_dir/node_modules/@modelcontextprotocol/sdk/package.json" ]; then
     echo "install-deps: installing the test servers from npm (tests/lib/node)" >&2
     npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >/dev/null
 fi

@@ -13,7 +13,7 @@
 #include "err.h"
 
 static const char *const route_names[R__COUNT] = {
-    "search", "indexes", "documents", "healthz", "readyz", "metrics", "reload", "other"
+    "search", "indexes", "documents", "healthz", "readyz", "metrics", "reload", "mcp", "other"
 };
 static const int statuses[] = { 200, 204, 400, 401, 403, 404, 405, 413, 429, 500, 503 };
 #define N_STATUS (sizeof(statuses) / sizeof(*statuses) + 1)     /* + "other" */
@@ -57,6 +57,8 @@ enum route metrics_route(const char *p)
         return R_METRICS;
     if (strcmp(p, "/v1/admin/reload") == 0)
         return R_RELOAD;
+    if (strcmp(p, "/mcp") == 0)
+        return R_MCP;
     return R_OTHER;
 }
 

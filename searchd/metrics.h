@@ -10,7 +10,7 @@
 #include "registry.h"
 
 enum route { R_SEARCH, R_INDEXES, R_DOCUMENTS, R_HEALTHZ, R_READYZ, R_METRICS, R_RELOAD,
-             R_OTHER, R__COUNT };
+             R_MCP, R_OTHER, R__COUNT };
 
 struct metrics;
 

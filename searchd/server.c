@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "clock.h"
+#include "mcp.h"
 
 /* civetweb runs a request's callbacks and handler on one worker thread, so
  * the start time and route can live in thread-local storage. */
@@ -23,6 +24,18 @@ static __thread double req_start;
 struct app *conn_app(const struct mg_connection *c)
 {
     return mg_get_user_data(mg_get_context(c));
+}
+
+int origin_allowed(const struct mg_connection *c)
+{
+    const struct app *app = conn_app(c);
+    const char *origin = mg_get_header(c, "Origin");
+    if (!origin)
+        return 1;
+    for (size_t i = 0; i < app->cfg.n_cors; i++)
+        if (strcmp(app->cfg.cors[i], "*") == 0 || strcmp(app->cfg.cors[i], origin) == 0)
+            return 1;
+    return 0;
 }
 
 /* The CORS headers for this request's Origin, when it is allowed. */
@@ -100,6 +113,11 @@ int send_error(struct mg_connection *c, int status, const char *code, const char
                : send_body(c, 500, "application/json", "{}", 2, NULL);
     free(s);
     return rc;
+}
+
+int send_empty(struct mg_connection *c, int status)
+{
+    return send_body(c, status, "application/json", "", 0, NULL);
 }
 
 int read_body(struct mg_connection *c, long max, char **out, size_t *len)
@@ -297,6 +315,7 @@ int server_start(struct app *app)
     mg_set_request_handler(app->ctx, "/readyz$", api_ready, app);
     mg_set_request_handler(app->ctx, "/metrics$", api_metrics, app);
     mg_set_request_handler(app->ctx, "/v1/admin/reload$", api_reload, app);
+    mg_set_request_handler(app->ctx, "/mcp$", api_mcp, app);
     mg_set_request_handler(app->ctx, "/", not_found, app);
     struct mg_server_port ports[4];
     int np = mg_get_server_ports(app->ctx, 4, ports);

@@ -55,6 +55,10 @@ int send_json(struct mg_connection *c, int status, json_t *v);
  * NULL) such as "Retry-After: 2\r\n". Returns status. */
 int send_error(struct mg_connection *c, int status, const char *code, const char *extra_headers,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Sends status with an empty body. */
+int send_empty(struct mg_connection *c, int status);
+/* 1 when the request has no Origin header or one the CORS list allows. */
+int origin_allowed(const struct mg_connection *c);
 /* Reads the request body (at most max bytes) into a NUL-terminated buffer
  * (owned, sage_free); -SAGE_ELIMIT when larger, -SAGE_EIO on a read error. */
 int read_body(struct mg_connection *c, long max, char **out, size_t *len);
