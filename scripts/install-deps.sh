@@ -12,7 +12,7 @@ libjansson-dev libutf8proc-dev libstemmer-dev libxxhash-dev xxhash
 libcmocka-dev libmagic-dev libxml2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng
 perl coreutils curl python3 jq openssl
 python3-xapian sphinxsearch wrk python3-numpy python3-faiss python3-hnswlib
-rsync awscli shellcheck yamllint systemd
+rsync awscli shellcheck yamllint systemd chromium
 "
 
 missing=""
@@ -40,12 +40,14 @@ if [ -n "$missing" ]; then
     $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 # what the tests use that Debian does not package (an S3-compatible store,
-# Kubernetes API schemas, the MCP client SDK), at the versions
+# Kubernetes API schemas, the MCP client SDK, playwright-core to drive
+# Debian's chromium), at the versions
 # package-lock.json pins
 if [ ! -x "$node_dir/node_modules/.bin/s3rver" ] ||
    [ ! -f "$node_dir/node_modules/kubernetes-models/package.json" ] ||
    [ ! -f "$node_dir/node_modules/yaml/package.json" ] ||
-   [ ! -f "$node_dir/node_modules/@modelcontextprotocol/sdk/package.json" ]; then
+   [ ! -f "$node_dir/node_modules/@modelcontextprotocol/sdk/package.json" ] ||
+   [ ! -f "$node_dir/node_modules/playwright-core/package.json" ]; then
     echo "install-deps: installing the test servers from npm (tests/lib/node)" >&2
     npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >/dev/null
 fi

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "clock.h"
 #include "mcp.h"
+#include "ui.h"
 
 /* civetweb runs a request's callbacks and handler on one worker thread, so
  * the start time and route can live in thread-local storage. */
@@ -115,6 +116,12 @@ int send_error(struct mg_connection *c, int status, const char *code, const char
     return rc;
 }
 
+int send_static(struct mg_connection *c, const char *type, const void *body, size_t len,
+                const char *extra)
+{
+    return send_body(c, 200, type, (const char *)body, len, extra);
+}
+
 int send_empty(struct mg_connection *c, int status)
 {
     return send_body(c, status, "application/json", "", 0, NULL);
@@ -194,7 +201,9 @@ static int begin_request(struct mg_connection *c)
         return send_error(c, 429, "rate_limited", hdr, "too many requests; retry in %.1f s", wait);
     }
     const char *uri = ri->local_uri ? ri->local_uri : "";
-    int open_route = strcmp(uri, "/healthz") == 0 || strcmp(uri, "/readyz") == 0;
+    int open_route = strcmp(uri, "/healthz") == 0 || strcmp(uri, "/readyz") == 0 ||
+                     strcmp(uri, "/") == 0 || strcmp(uri, "/index.html") == 0 ||
+                     strncmp(uri, "/ui/", 4) == 0;      /* the page; its API calls need a key */
     int admin = strncmp(uri, "/v1/admin/", 10) == 0;
     if (!open_route) {
         enum auth_result r = auth_check(app->auth, mg_get_header(c, "Authorization"), admin);
@@ -253,11 +262,14 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
     return 0;
 }
 
+/* Everything no other route takes: the search page at / (civetweb's "/$"
+ * pattern does not single out the root), else 404. */
 static int not_found(struct mg_connection *c, void *data)
 {
-    (void)data;
-    return send_error(c, 404, "not_found", NULL, "no such endpoint: %s",
-                      mg_get_request_info(c)->local_uri);
+    const char *uri = mg_get_request_info(c)->local_uri;
+    if (uri && (strcmp(uri, "/") == 0 || strcmp(uri, "/index.html") == 0))
+        return api_ui(c, data);
+    return send_error(c, 404, "not_found", NULL, "no such endpoint: %s", uri ? uri : "?");
 }
 
 int server_start(struct app *app)
@@ -316,6 +328,7 @@ int server_start(struct app *app)
     mg_set_request_handler(app->ctx, "/metrics$", api_metrics, app);
     mg_set_request_handler(app->ctx, "/v1/admin/reload$", api_reload, app);
     mg_set_request_handler(app->ctx, "/mcp$", api_mcp, app);
+    mg_set_request_handler(app->ctx, "/ui/", api_ui, app);
     mg_set_request_handler(app->ctx, "/", not_found, app);
     struct mg_server_port ports[4];
     int np = mg_get_server_ports(app->ctx, 4, ports);

@@ -55,6 +55,9 @@ int send_json(struct mg_connection *c, int status, json_t *v);
  * NULL) such as "Retry-After: 2\r\n". Returns status. */
 int send_error(struct mg_connection *c, int status, const char *code, const char *extra_headers,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Sends body as a 200 of type with extra headers (may be NULL). */
+int send_static(struct mg_connection *c, const char *type, const void *body, size_t len,
+                const char *extra);
 /* Sends status with an empty body. */
 int send_empty(struct mg_connection *c, int status);
 /* 1 when the request has no Origin header or one the CORS list allows. */
