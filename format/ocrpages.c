@@ -52,7 +52,8 @@ int sage_ocrpages_add(struct sage_ocrpages_builder *b, const uint8_t hash[16], c
     p->engine = e;
     p->off = b->text_len;
     p->len = len;
-    memcpy(b->text + b->text_len, text, len);
+    if (len)    /* an empty page's text may be NULL, and so may b->text */
+        memcpy(b->text + b->text_len, text, len);
     b->text_len += len;
     return 0;
 }
@@ -119,7 +120,8 @@ int sage_ocrpages_write(struct sage_ocrpages_builder *b, struct sage_writer *w,
         }
         memcpy(rec, p->hash, 16);
         sage_put32(rec + 16, p->engine);
-        memcpy(rec + PAGE_HEAD, b->text + p->off, p->len);
+        if (p->len)
+            memcpy(rec + PAGE_HEAD, b->text + p->off, p->len);
         if ((rc = sage_rectab_builder_add(&t, rec, PAGE_HEAD + p->len, err)) < 0)
             goto out;
     }

@@ -340,7 +340,7 @@ static json_t *dispatch(struct app *app, const struct mcp_msg *m, struct mcp_err
 
 static int send_rpc(struct mg_connection *c, json_t *id, json_t *result, const struct mcp_error *e)
 {
-    json_t *r = result ? json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+    json_t *r = result ? json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", id ? id : json_null(),
                                    "result", result)
                        : json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id",
                                    id ? id : json_null(), "error", "code", e->code, "message",

@@ -160,6 +160,37 @@ static void test_refusals(void **state)
     assert_int_equal(open_forged(path, NULL, NULL, 0, &err), -SAGE_ECORRUPT);
 }
 
+/* A page read as empty (a blank scan) is stored too, so it is not read
+ * again; the first page added may be that one. */
+static void test_empty_text(void **state)
+{
+    struct ut_scratch *s = *state;
+    char path[PATH_MAX];
+    struct sage_err err = { 0 };
+    struct sage_writer_opts o = { .flags = SAGE_WRITE_NO_SYNC | SAGE_WRITE_NO_SHA256 };
+    struct sage_writer *w = NULL;
+    struct sage_reader *r = NULL;
+    struct sage_ocrpages p;
+    struct sage_ocrpages_builder b;
+    uint8_t h[16] = { 9 };
+    const char *t;
+    size_t len = 1;
+    ut_path(path, sizeof(path), s->dir, "z.sage");
+    sage_ocrpages_builder_init(&b);
+    assert_int_equal(sage_ocrpages_add(&b, h, "server m", NULL, 0, &err), 0);
+    assert_int_equal(sage_writer_open(path, &o, &w, &err), 0);
+    assert_int_equal(sage_ocrpages_write(&b, w, &err), 0);
+    assert_int_equal(sage_writer_commit(w, NULL, &err), 0);
+    sage_writer_free(w);
+    sage_ocrpages_builder_release(&b);
+    assert_int_equal(sage_reader_open(path, SAGE_OPEN_VERIFY, &r, &err), 0);
+    assert_int_equal(sage_ocrpages_open(&p, r, &err), 0);
+    assert_int_equal(sage_ocrpages_find(&p, h, "server m", &t, &len), 1);
+    assert_int_equal(len, 0);
+    sage_ocrpages_release(&p);
+    sage_reader_close(r);
+}
+
 static void test_absent(void **state)
 {
     struct ut_scratch *s = *state;
@@ -189,6 +220,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_round_trip),
         T(test_refusals),
+        T(test_empty_text),
         T(test_absent),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
