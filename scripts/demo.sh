@@ -21,22 +21,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# await_port FILE PID LOG: waits (up to 60 s) for a daemon's port file.
-await_port() {
-    for _ in $(seq 1200); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || { cat "$3"; exit 1; }
-        sleep 0.05
-    done
-    echo "demo: no port in $1 after 60 s" >&2
-    exit 1
-}
+# shellcheck source=scripts/lib/await.sh
+. "$top/scripts/lib/await.sh"
 
 rm -f "$out/embedder.port" "$out/port"
 node "$top/scripts/embedder/server.js" --port-file "$out/embedder.port" --idle-timeout 600 \
     2>"$out/embedder.log" &
 pids+=($!)
-await_port "$out/embedder.port" "${pids[0]}" "$out/embedder.log"
+await_port "$out/embedder.port" "${pids[0]}" "$out/embedder.log" || exit 1
 embed_url=http://127.0.0.1:$(cat "$out/embedder.port")
 
 echo "== sage-indexer build: datasets/sample -> $out/indexes/sample.sage"
@@ -61,7 +53,7 @@ echo
 "$bin/sage-searchd" --index-dir "$out/indexes" --listen 127.0.0.1:0 --port-file "$out/port" \
     --embed-url "$embed_url" 2> "$out/searchd.log" &
 pids+=($!)
-await_port "$out/port" "${pids[1]}" "$out/searchd.log"
+await_port "$out/port" "${pids[1]}" "$out/searchd.log" || exit 1
 port=$(cat "$out/port")
 url="http://127.0.0.1:$port/v1/search?q=restore+from+a+snapshot&k=2&mode=bm25"
 echo "== sage-searchd on 127.0.0.1:$port; curl '$url'"

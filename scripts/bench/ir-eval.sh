@@ -13,6 +13,8 @@
 # its dense figures measure nothing about quality, only that the path works.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=scripts/lib/await.sh
+. "$top/scripts/lib/await.sh"
 bin=${SAGE_BUILD:-$top/build}
 data=${SAGE_DATASETS:-$top/../shared/datasets}
 modes=${SAGE_EVAL_MODES:-bm25}
@@ -35,12 +37,8 @@ if [ "$modes" != bm25 ]; then
         python3 "$top/tests/lib/fakegpu.py" --port-file "$work/fg.port" --dim "${SAGE_EVAL_EMBED_DIM:-384}" \
             --idle-timeout 600 >"$work/fg.log" 2>&1 &
         fg_pid=$!
-        for _ in $(seq 500); do
-            [ -s "$work/fg.port" ] && break
-            kill -0 "$fg_pid" 2>/dev/null || { cat "$work/fg.log"; exit 1; }
-            sleep 0.02
-        done
-        [ -s "$work/fg.port" ] || { echo "the fake embedding server did not start"; exit 1; }
+        await_port "$work/fg.port" "$fg_pid" "$work/fg.log" 10 ||
+            { echo "the fake embedding server did not start"; exit 1; }
         url="http://127.0.0.1:$(cat "$work/fg.port")"
         echo "note: dense vectors from the FAKE embedder (hashed character 3-grams): its dense"
         echo "      and hybrid figures say nothing about quality, only that the code path a real"

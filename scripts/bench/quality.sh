@@ -13,6 +13,8 @@
 set -euo pipefail
 export LC_ALL=C
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=scripts/lib/await.sh
+. "$top/scripts/lib/await.sh"
 bin=${SAGE_BUILD:-$top/build}
 data=${SAGE_DATASETS:-$top/../shared/datasets}
 cache=$bin/bench/quality
@@ -33,11 +35,7 @@ trap cleanup EXIT
 node "$top/scripts/embedder/server.js" --port-file "$work/emb.port" --idle-timeout 3600 \
     2>"$work/emb.log" &
 emb_pid=$!
-for _ in $(seq 1200); do
-    [ -s "$work/emb.port" ] && break
-    kill -0 "$emb_pid" 2>/dev/null || { cat "$work/emb.log"; exit 1; }
-    sleep 0.05
-done
+await_port "$work/emb.port" "$emb_pid" "$work/emb.log" || exit 1
 url=http://127.0.0.1:$(cat "$work/emb.port")
 echo "embedder: $model, $(curl -sf "$url/health" | jq .workers) workers, $url"
 

@@ -160,6 +160,18 @@ static void test_refusals(void **state)
     assert_int_equal(open_forged(path, NULL, NULL, 0, &err), -SAGE_ECORRUPT);
 }
 
+/* Writes a file holding b's section (none when b is empty). */
+static void write_builder(const char *path, struct sage_ocrpages_builder *b)
+{
+    struct sage_writer_opts o = { .flags = SAGE_WRITE_NO_SYNC | SAGE_WRITE_NO_SHA256 };
+    struct sage_writer *w = NULL;
+    struct sage_err err = { 0 };
+    assert_int_equal(sage_writer_open(path, &o, &w, &err), 0);
+    assert_int_equal(sage_ocrpages_write(b, w, &err), 0);
+    assert_int_equal(sage_writer_commit(w, NULL, &err), 0);
+    sage_writer_free(w);
+}
+
 /* A page read as empty (a blank scan) is stored too, so it is not read
  * again; the first page added may be that one. */
 static void test_empty_text(void **state)
@@ -167,8 +179,6 @@ static void test_empty_text(void **state)
     struct ut_scratch *s = *state;
     char path[PATH_MAX];
     struct sage_err err = { 0 };
-    struct sage_writer_opts o = { .flags = SAGE_WRITE_NO_SYNC | SAGE_WRITE_NO_SHA256 };
-    struct sage_writer *w = NULL;
     struct sage_reader *r = NULL;
     struct sage_ocrpages p;
     struct sage_ocrpages_builder b;
@@ -178,10 +188,7 @@ static void test_empty_text(void **state)
     ut_path(path, sizeof(path), s->dir, "z.sage");
     sage_ocrpages_builder_init(&b);
     assert_int_equal(sage_ocrpages_add(&b, h, "server m", NULL, 0, &err), 0);
-    assert_int_equal(sage_writer_open(path, &o, &w, &err), 0);
-    assert_int_equal(sage_ocrpages_write(&b, w, &err), 0);
-    assert_int_equal(sage_writer_commit(w, NULL, &err), 0);
-    sage_writer_free(w);
+    write_builder(path, &b);
     sage_ocrpages_builder_release(&b);
     assert_int_equal(sage_reader_open(path, SAGE_OPEN_VERIFY, &r, &err), 0);
     assert_int_equal(sage_ocrpages_open(&p, r, &err), 0);
@@ -196,17 +203,12 @@ static void test_absent(void **state)
     struct ut_scratch *s = *state;
     char path[PATH_MAX];
     struct sage_err err = { 0 };
-    struct sage_writer_opts o = { .flags = SAGE_WRITE_NO_SYNC | SAGE_WRITE_NO_SHA256 };
-    struct sage_writer *w = NULL;
     struct sage_reader *r = NULL;
     struct sage_ocrpages p;
     struct sage_ocrpages_builder b;
     ut_path(path, sizeof(path), s->dir, "e.sage");
     sage_ocrpages_builder_init(&b);
-    assert_int_equal(sage_writer_open(path, &o, &w, &err), 0);
-    assert_int_equal(sage_ocrpages_write(&b, w, &err), 0);      /* no page: no section */
-    assert_int_equal(sage_writer_commit(w, NULL, &err), 0);
-    sage_writer_free(w);
+    write_builder(path, &b);        /* no page: no section */
     sage_ocrpages_builder_release(&b);
     assert_int_equal(sage_reader_open(path, SAGE_OPEN_VERIFY, &r, &err), 0);
     assert_int_equal(sage_ocrpages_open(&p, r, &err), -SAGE_ENOTFOUND);
