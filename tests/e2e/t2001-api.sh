@@ -206,11 +206,13 @@ t_ok 'unknown index: 404 unknown_index on GET and POST' '
     sd_error 404 unknown_index /v1/search --data "{\"q\":\"kestrel\",\"index\":\"nosuch\"}" &&
     sd_expect 200 r.json "/v1/search?q=zebrafish&index=hostile" && jq -e ".index == \"hostile\"" r.json'
 
-t_ok 'wrong method 405 with Allow, unknown path 404' '
+t_ok 'wrong method 405 with Allow, unknown path 404 (/ is the search page)' '
     sd_error 405 method_not_allowed /v1/search -X DELETE && grep -qi "^allow: GET, POST" err.json.h &&
     sd_error 405 method_not_allowed /v1/indexes -X PUT && grep -qi "^allow: GET" err.json.h &&
     sd_error 405 method_not_allowed /v1/documents/1 -X POST --data x &&
-    sd_error 404 not_found /nope && sd_error 404 not_found /v1/searchx && sd_error 404 not_found /'
+    sd_error 404 not_found /nope && sd_error 404 not_found /v1/searchx &&
+    sd_error 404 not_found /ui/nope.js &&
+    [ "$(curl -s -o page.html -w "%{http_code} %{content_type}" "$SD_URL/")" = "200 text/html; charset=utf-8" ]'
 
 t_ok 'admin reload refused without an admin key' '
     sd_error 401 unauthorized /v1/admin/reload -X POST && grep -qi "^www-authenticate: Bearer" err.json.h &&
