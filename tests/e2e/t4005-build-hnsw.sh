@@ -47,7 +47,7 @@ t_ok 'a graph of every chunk after the vectors, recorded in the build record' '
     jq -e "[.sections[].name] | index(\"hnsw\") == index(\"vectors\") + 1" info.json &&
     jq -e ".build.embedding.hnsw == {m: 4, ef_construction: 40, threads: 2}" info.json &&
     jq -e ".hnsw | .nodes == $n and .m == 4 and .m0 == 8 and .ef_construction == 40" info.json &&
-    sage-indexer info g.sage | grep -q "^hnsw: *$n nodes" && fg_stop'
+    sage-indexer info g.sage >info.txt && grep -q "^hnsw: *$n nodes" info.txt && fg_stop'
 
 t_ok 'one thread: the same file twice; the defaults are recorded' '
     fg_start srv --dim 48 --max-inputs 8 &&
