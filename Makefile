@@ -164,7 +164,10 @@ $(FUZZ_BUILD)/%.o: %.c
 	$(call say,CLANG,$@)mkdir -p $(@D) && clang $(FUZZ_CFLAGS) -c -o $@ $<
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FORMAT_SRCS) \
     $(filter-out indexer/main.c,$(INDEXER_SRCS)) \
-    $(filter-out searchd/main.c searchd/tls_compat.c,$(SEARCHD_SRCS)))
+    $(filter-out searchd/main.c searchd/tls_compat.c,$(SEARCHD_SRCS))) \
+    $(FUZZ_BUILD)/searchd/ui_assets.o
+$(FUZZ_BUILD)/searchd/ui_assets.o: $(BUILD)/searchd/ui_assets.c
+	$(call say,CLANG,$@)mkdir -p $(@D) && clang $(FUZZ_CFLAGS) -Isearchd -c -o $@ $<
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(call say,LINK,$@)clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(INDEXER_LIBS) -lcivetweb
 

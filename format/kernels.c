@@ -8,6 +8,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define SAGE_HAVE_AVX2 1
 #endif
@@ -307,7 +308,10 @@ static int has_isas(void)
 #ifdef SAGE_HAVE_AVX2
         if (use_avx2()) {
             v |= HAS_AVX2;
-            if (__builtin_cpu_supports("avxvnni"))
+            /* CPUID.(7,1):EAX bit 4; clang's __builtin_cpu_supports does not
+             * know the name */
+            unsigned a, b, c, d;
+            if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1))
                 v |= HAS_AVXVNNI;
             if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                 __builtin_cpu_supports("avx512vnni"))
