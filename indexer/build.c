@@ -731,10 +731,9 @@ static int ocr_resolve(const struct build *b, struct extracted *x, char *why, si
         char *owned = NULL;
         int reused = 0;
         struct sage_err e = { 0 };
-        if (!text && b->prev_ocr.n &&
-            sage_ocrpages_find(&b->prev_ocr, q->hash, b->ocr_engine, &text, &len))
-            reused = 1;
-        else if (!text && q->png && b->ocr) {
+        if (!text && !q->png) {     /* a digest the child knew from --reuse */
+            reused = sage_ocrpages_find(&b->prev_ocr, q->hash, b->ocr_engine, &text, &len);
+        } else if (!text && b->ocr) {
             if (ocr_page(b->ocr, q->png, q->png_len, &owned, &len, &e) < 0) {
                 if (e.code == SAGE_ENOMEM)
                     rc = sage_err_set(err, SAGE_ENOMEM, "%s", e.msg);

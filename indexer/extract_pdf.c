@@ -87,31 +87,31 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-static void send_frame(int fd, enum frame_type type, uint32_t page, const void *p, size_t n)
+/* A frame whose body is the hl bytes of head (a page digest, or nothing)
+ * followed by n bytes of p. */
+static void send_parts(int fd, enum frame_type type, uint32_t page, const uint8_t *head,
+                       size_t hl, const void *p, size_t n)
 {
     uint8_t hdr[FRAME_HDR];
     if (n > EXTRACT_MAX_TEXT)   /* more than the parent takes: it stops at the header */
         n = EXTRACT_MAX_TEXT + 1;
     hdr[0] = (uint8_t)type;
     sage_put32(hdr + 1, page);
-    sage_put32(hdr + 5, (uint32_t)n);
-    if (write_all(fd, hdr, sizeof(hdr)) < 0 || write_all(fd, p, n) < 0)
+    sage_put32(hdr + 5, (uint32_t)(hl + n));
+    if (write_all(fd, hdr, sizeof(hdr)) < 0 || write_all(fd, head, hl) < 0 ||
+        write_all(fd, p, n) < 0)
         _exit(CHILD_WRITE);
 }
 
-/* A frame whose body is a page digest followed by n bytes of p. */
+static void send_frame(int fd, enum frame_type type, uint32_t page, const void *p, size_t n)
+{
+    send_parts(fd, type, page, NULL, 0, p, n);
+}
+
 static void send_page_frame(int fd, enum frame_type type, uint32_t page, const uint8_t hash[16],
                             const void *p, size_t n)
 {
-    uint8_t hdr[FRAME_HDR];
-    if (n > EXTRACT_MAX_TEXT)
-        n = EXTRACT_MAX_TEXT + 1;
-    hdr[0] = (uint8_t)type;
-    sage_put32(hdr + 1, page);
-    sage_put32(hdr + 5, (uint32_t)(16 + n));
-    if (write_all(fd, hdr, sizeof(hdr)) < 0 || write_all(fd, hash, 16) < 0 ||
-        write_all(fd, p, n) < 0)
-        _exit(CHILD_WRITE);
+    send_parts(fd, type, page, hash, 16, p, n);
 }
 
 static int cmp_hash(const void *a, const void *b)

@@ -186,19 +186,11 @@ static json_t *tool_search(struct app *app, const json_t *args, struct mcp_error
     json_t *body = mcp_search_args(args, e);
     if (!body)
         return NULL;
-    char *s = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!s) {
-        fail(e, MCP_INTERNAL_ERROR, "out of memory");
-        return NULL;
-    }
     struct search_req rq;
     struct request_error re;
     struct request_limits lim = { app->cfg.max_query, app->cfg.max_k };
     struct api_answer a = { 0 };
-    int rc = request_from_json(s, strlen(s), &lim, &rq, &re);
-    free(s);
-    if (rc < 0) {
+    if (request_from_object(body, &lim, &rq, &re) < 0) {
         request_release(&rq);
         return tool_error("search refused: %s", re.message);
     }

@@ -159,14 +159,23 @@ int request_from_json(const char *body, size_t len, const struct request_limits 
                       struct search_req *rq, struct request_error *e)
 {
     json_error_t je;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(j)) {
+        defaults(rq);
+        rq->json = j;
+        return fail(e, 400, "bad_json", "the body is not a JSON object: %s",
+                    j ? "another JSON value" : je.text);
+    }
+    return request_from_object(j, lim, rq, e);
+}
+
+int request_from_object(json_t *j, const struct request_limits *lim, struct search_req *rq,
+                        struct request_error *e)
+{
     json_t *v;
     int bad = 0;
     defaults(rq);
-    rq->json = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(rq->json))
-        return fail(e, 400, "bad_json", "the body is not a JSON object: %s",
-                    rq->json ? "another JSON value" : je.text);
-    json_t *j = rq->json;
+    rq->json = j;
     const char *keys[] = { "q", "index", "library", "path_prefix" };
     const char **dst[] = { &rq->q, &rq->index, &rq->library, &rq->path_prefix };
     for (size_t i = 0; i < 4; i++) {

@@ -51,6 +51,9 @@ int request_from_query(const char *qs, const struct request_limits *lim, struct 
                        struct request_error *e);
 int request_from_json(const char *body, size_t len, const struct request_limits *lim,
                       struct search_req *rq, struct request_error *e);
+/* The same from a JSON object already parsed, whose reference rq takes. */
+int request_from_object(json_t *j, const struct request_limits *lim, struct search_req *rq,
+                        struct request_error *e);
 void request_release(struct search_req *rq);
 
 #endif

@@ -202,8 +202,7 @@ static int begin_request(struct mg_connection *c)
     }
     const char *uri = ri->local_uri ? ri->local_uri : "";
     int open_route = strcmp(uri, "/healthz") == 0 || strcmp(uri, "/readyz") == 0 ||
-                     strcmp(uri, "/") == 0 || strcmp(uri, "/index.html") == 0 ||
-                     strncmp(uri, "/ui/", 4) == 0;      /* the page; its API calls need a key */
+                     ui_is_page(uri);       /* the page; its API calls need a key */
     int admin = strncmp(uri, "/v1/admin/", 10) == 0;
     if (!open_route) {
         enum auth_result r = auth_check(app->auth, mg_get_header(c, "Authorization"), admin);
@@ -267,7 +266,7 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
 static int not_found(struct mg_connection *c, void *data)
 {
     const char *uri = mg_get_request_info(c)->local_uri;
-    if (uri && (strcmp(uri, "/") == 0 || strcmp(uri, "/index.html") == 0))
+    if (ui_is_page(uri))
         return api_ui(c, data);
     return send_error(c, 404, "not_found", NULL, "no such endpoint: %s", uri ? uri : "?");
 }

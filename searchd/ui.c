@@ -15,15 +15,29 @@
     "frame-ancestors 'none'\r\n"                                                             \
     "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
 
+/* The asset uri names; /index.html is the page too. NULL: none. */
+static const struct ui_asset *find(const char *uri)
+{
+    if (uri && strcmp(uri, "/index.html") == 0)
+        uri = "/";
+    for (const struct ui_asset *a = ui_assets; uri && a->url; a++)
+        if (strcmp(uri, a->url) == 0)
+            return a;
+    return NULL;
+}
+
+int ui_is_page(const char *uri)
+{
+    return find(uri) || (uri && strncmp(uri, "/ui/", 4) == 0);
+}
+
 int api_ui(struct mg_connection *c, void *app)
 {
     (void)app;
     const struct mg_request_info *ri = mg_get_request_info(c);
-    const char *uri = ri->local_uri ? ri->local_uri : "";
-    if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
+    const struct ui_asset *a = find(ri->local_uri);
+    if (a && strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
         return send_error(c, 405, "method_not_allowed", "Allow: GET\r\n", "use GET");
-    for (const struct ui_asset *a = ui_assets; a->url; a++)
-        if (strcmp(uri, a->url) == 0 || (strcmp(a->url, "/") == 0 && strcmp(uri, "/index.html") == 0))
-            return send_static(c, a->type, a->data, a->len, UI_HEADERS);
-    return send_error(c, 404, "not_found", NULL, "no such page");
+    return a ? send_static(c, a->type, a->data, a->len, UI_HEADERS)
+             : send_error(c, 404, "not_found", NULL, "no such page");
 }

@@ -15,6 +15,10 @@ struct ui_asset {
 /* Ends with an entry whose url is NULL. */
 extern const struct ui_asset ui_assets[];
 
+/* 1 when uri is the page or under /ui/ (its files): answered by api_ui,
+ * without a key. */
+int ui_is_page(const char *uri);
+
 struct mg_connection;
 /* The route for / and /ui/ (registered by server_start). */
 int api_ui(struct mg_connection *c, void *app);

@@ -24,36 +24,22 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
-echo "#### format"
-bash "$here/format.sh"
-echo
-echo "#### search quality"
-bash "$here/ir-eval.sh"
-if [ "${SAGE_BENCH_INDEXER:-1}" != 0 ]; then
+# part TITLE SCRIPT [SKIP-VARIABLE]: runs one benchmark script under a
+# heading, unless SKIP-VARIABLE is set to 0.
+part() {
+    if [ -n "${3:-}" ] && [ "${!3:-1}" = 0 ]; then
+        return 0
+    fi
     echo
-    echo "#### indexer, end to end"
-    bash "$here/indexer-bench.sh"
-fi
-if [ "${SAGE_BENCH_SEARCH:-1}" != 0 ]; then
-    echo
-    echo "#### search"
-    bash "$here/search-bench.sh"
-fi
-if [ "${SAGE_BENCH_STARTUP:-1}" != 0 ]; then
-    echo
-    echo "#### searchd start-up"
-    bash "$here/startup.sh"
-fi
-echo
-echo "#### remote embedding client"
-bash "$here/embed-bench.sh"
-if [ "${SAGE_BENCH_DENSE:-1}" != 0 ]; then
-    echo
-    echo "#### dense search, exact"
-    bash "$here/dense-bench.sh"
-fi
-if [ "${SAGE_BENCH_HNSW:-1}" != 0 ]; then
-    echo
-    echo "#### approximate dense search (HNSW)"
-    bash "$here/hnsw-bench.sh"
-fi
+    echo "#### $1"
+    bash "$here/$2"
+}
+
+part format format.sh
+part "search quality" ir-eval.sh
+part "indexer, end to end" indexer-bench.sh SAGE_BENCH_INDEXER
+part search search-bench.sh SAGE_BENCH_SEARCH
+part "searchd start-up" startup.sh SAGE_BENCH_STARTUP
+part "remote embedding client" embed-bench.sh
+part "dense search, exact" dense-bench.sh SAGE_BENCH_DENSE
+part "approximate dense search (HNSW)" hnsw-bench.sh SAGE_BENCH_HNSW

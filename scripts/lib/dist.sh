@@ -29,6 +29,15 @@ dist_dir() {
     esac
 }
 
+# dist_generation NAME FILE: prints the generation of FILE (a path or a
+# name) when it is one of NAME's published files (NAME.GEN.sage or its
+# .sha256); fails otherwise.
+dist_generation() {
+    local re="^$1\\.([0-9]{6,})\\.sage(\\.sha256)?$"
+    [[ ${2##*/} =~ $re ]] || return 1
+    echo $((10#${BASH_REMATCH[1]}))
+}
+
 dist_check_name() {
     [[ $1 =~ ^[A-Za-z0-9_-]+$ ]]
 }
