@@ -183,8 +183,12 @@ fuzz: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 	done
 
 # ---- benchmarks, lint, demo ----
+# make bench: every benchmark against its peers, then BENCHMARKS.md, its
+# plots and bench/results/DATE.json (scripts/bench/run.sh). QUICK=1: small
+# sizes, under 5 minutes, report in build/bench/report/.
+QUICK ?= 0
 bench: $(PROGRAMS) $(BENCH_BINS)
-	$(Q)SAGE_BUILD=$(abspath $(BUILD)) bash scripts/bench/run.sh
+	$(Q)QUICK=$(QUICK) SAGE_BUILD=$(abspath $(BUILD)) bash scripts/bench/run.sh
 
 lint: $(BUILD)/libsage.a
 	$(Q)bad=$$(nm -g --defined-only $(BUILD)/libsage.a | awk 'NF==3 && $$3 !~ /^sage_/ {print $$3}'); \

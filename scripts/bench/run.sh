@@ -1,45 +1,109 @@
 #!/usr/bin/env bash
-# make bench: every benchmark, one after the other, each printing its own
-# figures with the peer measured in the same run.
-#   format.sh          open and verify of a 1 GiB index vs xxhsum / sha256sum
-#   ir-eval.sh         BM25 quality on SciFact, Cranfield, CISI (eval.py)
+# make bench: every benchmark part, one after the other, each measuring SAGE
+# and its peers in the same run and recording its figures through fig.py in
+# $SAGE_BUILD/bench/figures/; then report.py turns the run into
+# bench/results/DATE.json, BENCHMARKS.md and its plots (bench/plots/).
+#
+#   make bench              the full run (about 45 minutes on 2 cores once the
+#                           corpora are built; see BENCHMARKS.md)
+#   make bench QUICK=1      every part at a small size, under 5 minutes; its
+#                           report goes to $SAGE_BUILD/bench/report/, the
+#                           committed BENCHMARKS.md is left alone
+#
+# The parts (SAGE_BENCH_<NAME>=0 skips one, e.g. SAGE_BENCH_HNSW=0):
+#   format.sh          open and verify of an index vs xxhsum / sha256sum
+#   ir-eval.sh         BM25 quality on SciFact, Cranfield, CISI (eval.py),
+#                      SAGE vs Xapian and SQLite FTS5
 #   indexer-bench.sh   end-to-end build on the Debian-docs corpus vs SQLite
-#                      FTS5 and Xapian omindex (SAGE_BENCH_INDEXER=0 skips it;
-#                      it downloads and unpacks the corpus on first use)
+#                      FTS5 and Xapian omindex (the corpus is downloaded and
+#                      unpacked on first use)
 #   search-bench.sh    search on the same corpus: libsage vs Xapian in process,
-#                      sage-searchd vs Sphinx searchd over the network (1 and 16
-#                      clients, wrk), hot-swap pauses (SAGE_BENCH_SEARCH=0 skips it)
-#   startup.sh         sage-searchd exec to ready and to a first answer, indexes of
-#                      64 MB to 1 GB, with and without a verification stamp
-#                      (SAGE_BENCH_STARTUP=0 skips it; the corpora are built once)
-#   embed-bench.sh     the embedding client's throughput against the fake GPU
-#                      server with 50 ms latency, as a fraction of the ideal
-#   dense-bench.sh     exact dense search (int8 scan, f32 rescoring) vs numpy and
-#                      FAISS IndexFlatIP, N = 100k and 1M, d = 384 and 768, and the
-#                      scan's bytes/s against the memory bandwidth (QUICK=1: only
-#                      100k x 384; SAGE_BENCH_DENSE=0 skips it)
-#   hnsw-bench.sh      approximate dense search (HNSW) vs hnswlib: build time,
-#                      q/s and recall@10 per ef, 100k and 1M vectors of 384
-#                      dimensions (QUICK=1: 100k only; SAGE_BENCH_HNSW=0 skips it)
+#                      sage-searchd vs Sphinx searchd over the network, hot swap
+#   scale-bench.sh     synthetic corpora of 10k to 3M chunks: indexing and query
+#                      cost as the corpus grows, SAGE vs FTS5, Xapian, Sphinx
+#   startup.sh         sage-searchd exec to ready and to a first answer
+#   embed-bench.sh     the embedding client against the fake GPU server
+#   dense-bench.sh     exact dense search vs numpy and FAISS IndexFlatIP, and
+#                      the scan's share of the memory bandwidth
+#   hnsw-bench.sh      HNSW vs hnswlib: build time, q/s against recall@10
+#   quality.sh         nDCG@10 of BM25, dense and hybrid with a real sentence
+#                      encoder (the local embedder); not in QUICK runs. Its
+#                      indexes are kept in $SAGE_BUILD/bench/quality/: the first
+#                      run embeds the three collections (about 20 minutes here)
+#
+# A part that fails is reported as failed (its log is in
+# $SAGE_BUILD/bench/logs/) and the others still run; the exit status is 1
+# when any part failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
-# part TITLE SCRIPT [SKIP-VARIABLE]: runs one benchmark script under a
-# heading, unless SKIP-VARIABLE is set to 0.
+QUICK=${QUICK:-0}
+export QUICK SAGE_BUILD
+[[ $QUICK == 0 || $QUICK == 1 ]] || { echo "bench: QUICK is 0 or 1" >&2; exit 2; }
+
+bench=$SAGE_BUILD/bench
+rm -rf "$bench/figures" "$bench/logs"
+rm -f "$bench/hnsw-points.jsonl" "$bench/dense-points.jsonl" "$bench/scale-bench.json"
+mkdir -p "$bench/figures" "$bench/logs"
+
+if ! command -v gnuplot >/dev/null; then
+    echo "bench: installing gnuplot-nox (for the plots)" >&2
+    sudo=; ((EUID == 0)) || sudo=sudo
+    $sudo apt-get install -y -q --no-install-recommends gnuplot-nox >&2 ||
+        { echo "bench: cannot install gnuplot-nox" >&2; exit 1; }
+fi
+
+runlog=$bench/run.jsonl
+: >"$runlog"
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+failed=0
+
+# part NAME TITLE SCRIPT: runs one part under a heading unless
+# SAGE_BENCH_<NAME>=0, its output shown and kept in logs/SCRIPT.log, and
+# records its duration and status in run.jsonl.
 part() {
-    if [ -n "${3:-}" ] && [ "${!3:-1}" = 0 ]; then
+    local var="SAGE_BENCH_$1" title=$2 script=$3 t0 t1 rc=0
+    if [[ ${!var:-1} == 0 ]]; then
+        printf '{"part":"%s","title":"%s","status":"skipped","why":"%s=0"}\n' \
+            "${script%.sh}" "$title" "$var" >>"$runlog"
         return 0
     fi
     echo
-    echo "#### $1"
-    bash "$here/$2"
+    echo "#### $title"
+    t0=$(date +%s.%N)
+    bash "$here/$script" 2>&1 | tee "$bench/logs/${script%.sh}.log" || rc=$?
+    t1=$(date +%s.%N)
+    if ((rc != 0)); then
+        failed=1
+        echo "bench: $script failed (status $rc); its log: $bench/logs/${script%.sh}.log" >&2
+    fi
+    awk -v p="${script%.sh}" -v t="$title" -v a="$t0" -v b="$t1" -v rc="$rc" 'BEGIN {
+        printf "{\"part\":\"%s\",\"title\":\"%s\",\"status\":\"%s\",\"seconds\":%.1f}\n",
+            p, t, rc == 0 ? "ok" : "failed (status " rc ")", b - a }' >>"$runlog"
 }
 
-part format format.sh
-part "search quality" ir-eval.sh
-part "indexer, end to end" indexer-bench.sh SAGE_BENCH_INDEXER
-part search search-bench.sh SAGE_BENCH_SEARCH
-part "searchd start-up" startup.sh SAGE_BENCH_STARTUP
-part "remote embedding client" embed-bench.sh
-part "dense search, exact" dense-bench.sh SAGE_BENCH_DENSE
-part "approximate dense search (HNSW)" hnsw-bench.sh SAGE_BENCH_HNSW
+part FORMAT "index format: open and verify" format.sh
+part IREVAL "search quality, BM25" ir-eval.sh
+part INDEXER "indexer, end to end" indexer-bench.sh
+part SEARCH "search" search-bench.sh
+part SCALE "growing corpora" scale-bench.sh
+part STARTUP "searchd start-up" startup.sh
+part EMBED "remote embedding client" embed-bench.sh
+part DENSE "dense search, exact" dense-bench.sh
+part HNSW "approximate dense search (HNSW)" hnsw-bench.sh
+if [[ $QUICK == 1 ]]; then
+    SAGE_BENCH_QUALITY=${SAGE_BENCH_QUALITY:-0}
+fi
+part QUALITY "hybrid search quality with a real sentence encoder" quality.sh
+
+if [[ $QUICK == 1 ]]; then
+    out=${SAGE_BENCH_OUT:-$bench/report}
+else
+    out=${SAGE_BENCH_OUT:-$repo}
+fi
+echo
+echo "#### report"
+/usr/bin/python3 "$here/report.py" --build "$SAGE_BUILD" --out "$out" --started "$started" \
+    --quick "$QUICK" || failed=1
+exit "$failed"
