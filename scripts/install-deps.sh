@@ -12,7 +12,7 @@ libjansson-dev libutf8proc-dev libstemmer-dev libxxhash-dev xxhash
 libcmocka-dev libmagic-dev libxml2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng
 perl coreutils curl python3 jq openssl
 python3-xapian sphinxsearch wrk python3-numpy python3-faiss python3-hnswlib
-rsync awscli shellcheck yamllint systemd chromium
+rsync awscli shellcheck yamllint systemd chromium gnuplot-nox
 "
 
 missing=""

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns one `make bench` run into the benchmark report.
 
-  report.py --build BUILD --out DIR [--started ISO] [--quick 0|1]
+  report.py --build BUILD --out DIR [--started ISO] [--quick 0|1] [--causes FILE]
 
 Reads what the parts left in BUILD/bench/: run.jsonl (each part's status and
 duration, written by run.sh), figures/PART.json (fig.py's files),
@@ -167,7 +167,7 @@ class Report:
         self.scale = load_json(os.path.join(self.bench, "scale-bench.json"), None)
         self.hnsw_points = load_lines(os.path.join(self.bench, "hnsw-points.jsonl"))
         self.dense_points = load_lines(os.path.join(self.bench, "dense-points.jsonl"))
-        self.causes = load_json(os.path.join(self.repo, "bench", "causes.json"), {})
+        self.causes = load_json(args.causes or os.path.join(self.repo, "bench", "causes.json"), {})
         self.plots = []
         self.behind = []
 
@@ -431,6 +431,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--started", default="")
     ap.add_argument("--quick", default="0")
+    ap.add_argument("--causes", default="", help="causes file (default: bench/causes.json)")
     Report(ap.parse_args()).write()
 
 
