@@ -12,7 +12,7 @@
 # datasets/debian-docs/packages.txt; SAGE_BUILD (default build) holds sage-indexer;
 # scratch goes under ${TMPDIR:-/tmp} and is removed at exit. Missing peers
 # (sqlite3, xapian-omega, poppler-utils, time) are installed with apt-get.
-# QUICK=1: REPS 1 and SUBSET 5 (about 11 MB) unless set, no OCR pass. Figures
+# QUICK=1: REPS 1 and SUBSET 7 (about 30 MB) unless set, no OCR pass. Figures
 # are recorded through fig.py in $SAGE_BUILD/bench/figures/indexer-bench.json.
 set -euo pipefail
 export LC_ALL=C
@@ -22,7 +22,7 @@ repo=$(cd "$here/../.." && pwd)
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
     REPS=${REPS:-1}
-    SUBSET=${SUBSET:-5}
+    SUBSET=${SUBSET:-7}
 else
     REPS=${REPS:-3}
     SUBSET=${SUBSET:-0}
