@@ -93,6 +93,7 @@ for c in "${configs[@]}"; do
 done
 
 echo
+"$PY" "$here/fig.py" meta "$figs" command "SAGE_BUILD=$BUILD QUICK=$QUICK SAGE_BENCH_REPS=$REPS bash scripts/bench/dense-bench.sh"
 "$PY" - "$out" "$here" "$figs" "$points" "$threads" "$REPS" "$QUICK" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -123,8 +124,6 @@ if isa:
     print("int8 kernels, one thread, %d x %d: " % (isa[0]["n"], isa[0]["dim"]) +
           ", ".join(f"{r['isa']} {r['qps']:.0f} q/s ({r['cpu_ms']:.2f} CPU ms/q)" for r in isa))
 fig.main(["fig.py", "title", figs, "Dense search, exact"])
-fig.main(["fig.py", "meta", figs, "command",
-          "SAGE_BUILD=... QUICK=%s SAGE_BENCH_REPS=%s bash scripts/bench/dense-bench.sh" % (quick, reps)])
 import numpy, faiss
 fig.main(["fig.py", "meta", figs, "versions", "numpy %s, faiss %s (Debian's /usr/bin/python3)"
           % (numpy.__version__, faiss.__version__)])

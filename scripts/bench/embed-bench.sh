@@ -46,7 +46,7 @@ N=$((CONCURRENCY * BATCH * ROUNDS))
 "$CLIENT" --url "$URL" --dim "$DIM" --concurrency "$CONCURRENCY" --batch "$BATCH" \
     --gen "$N" --len "$LEN" --producers "$PRODUCERS" >"$WORK/run.json"
 /usr/bin/python3 - "$WORK/run.json" "$N" "$CONCURRENCY" "$BATCH" "$LATENCY_MS" "$HERE" "$FIGS" \
-    "$LEN" "$DIM" "$PRODUCERS" <<'PY'
+    "$LEN" "$DIM" "$PRODUCERS" "$SAGE_BUILD" <<'PY'
 import json, sys
 sys.path.insert(0, sys.argv[6])
 import fig
@@ -64,7 +64,7 @@ cond = ("fake GPU server with %g ms latency a request, concurrency %d, batch %d,
         "bytes, %s dimensions" % (lat, c, b, n, length, dim))
 fig.main(["fig.py", "title", figs, "Remote embedding client"])
 fig.main(["fig.py", "meta", figs, "command",
-          "SAGE_BUILD=... LATENCY_MS=%g CONCURRENCY=%d BATCH=%d ROUNDS=%d LEN=%s DIM=%s PRODUCERS=%s "
+          "SAGE_BUILD=" + sys.argv[11] + " LATENCY_MS=%g CONCURRENCY=%d BATCH=%d ROUNDS=%d LEN=%s DIM=%s PRODUCERS=%s "
           "bash scripts/bench/embed-bench.sh" % (lat, c, b, n // (c * b), length, dim, producers)])
 fig.main(["fig.py", "meta", figs, "settings", cond + "; tests/lib/fakegpu.py --constant"])
 fig.add(figs, ["embed-inputs-per-s", "sage", repr(rate), "--unit", "inputs/s", "--better", "higher",

@@ -369,6 +369,11 @@ def record(rows, figs):
             "ms", "lower")
         add("swap-steady-p99-ms", "sage", steady, "p99_ms",
             "hot swap: steady p99 latency outside the swap windows, " + load, "ms", "lower")
+        if st.get("p99_ms"):
+            ratios = [{"r": r["max_ms"] / st["p99_ms"]} for r in swaps if r.get("max_ms") is not None]
+            add("swap-max-over-steady-p99", "sage", ratios, "r",
+                "hot swap: max latency in each swap's window over the steady p99, " + load,
+                "ratio", "lower")
         add("swap-served-ms", "sage", swaps, "swap_ms",
             "hot swap: scripts/swap rename to the new file served, " + load, "ms", "lower")
     for k, v in sorted((meta.get("overlap") or {}).items()):
