@@ -51,7 +51,10 @@ echo "embedder: $model, $(curl -sf "$url/health" | jq .workers) workers, $url"
 # build SET: the collection's index with vectors, timed.
 build() {
     local s=$1 d=$data/$1 ix=$cache/$1.sage
-    [ -f "$ix" ] && return 0
+    if [ -f "$ix" ]; then
+        fig note "$figs" "$s: index reused from $cache, its embedding chunks/s not measured in this run"
+        return 0
+    fi
     if [ -f "$d/docs.jsonl.zst" ]; then
         zstd -q -dc "$d/docs.jsonl.zst" >"$work/$s.jsonl"
     else
@@ -94,10 +97,12 @@ emit() {    # SET TAG "NDCG RECALL"
 }
 # record SET KIND DESCRIPTION "NDCG RECALL": figures ndcg10-SET-KIND, recall100-SET-KIND
 record() {
+    local what="$1, $3"
+    [ "$2" = bm25 ] || what+=", $model"
     fig add "$figs" "ndcg10-$1-$2" sage "${4% *}" --unit nDCG@10 --better higher \
-        --what "nDCG@10 on $1, $3, $model, eval.py"
+        --what "nDCG@10 on $what, eval.py"
     fig add "$figs" "recall100-$1-$2" sage "${4#* }" --unit Recall@100 --better higher \
-        --what "Recall@100 on $1, $3, $model, eval.py"
+        --what "Recall@100 on $what, eval.py"
 }
 declare -A grid     # SET/rrf-W, SET/cvx-W: "NDCG RECALL" of the grid's runs
 
