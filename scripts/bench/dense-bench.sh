@@ -8,7 +8,13 @@
 # printed, not enforced (a shared machine makes pass/fail flaky), and written
 # as JSON lines to $SAGE_BUILD/bench/dense-bench.json.
 #
-#   QUICK=1 scripts/bench/dense-bench.sh     only N = 100k, d = 384
+#   QUICK=1 scripts/bench/dense-bench.sh     only N = 100k, d = 384, 300 queries
+#                                            (peers 50), a 512 MiB bandwidth buffer,
+#                                            no per-ISA runs
+# The figures are also recorded through fig.py in
+# $SAGE_BUILD/bench/figures/dense-bench.json, and each engine's exact-search
+# point (q/s, recall@10) as a JSON line in $SAGE_BUILD/bench/dense-points.jsonl
+# (the plot of q/s against recall, next to hnsw-bench's per-ef points).
 #
 # SAGE_BUILD (default build) holds build/bench/dense_bench (make bench builds
 # it). SAGE_BENCH_REPS (default 2) timed passes over the queries, best kept.
@@ -27,6 +33,12 @@ PY=/usr/bin/python3
 bench=$BUILD/bench/dense_bench
 data=$BUILD/bench/dense
 out=$BUILD/bench/dense-bench.json
+figs=$BUILD/bench/figures/dense-bench.json
+points=$BUILD/bench/dense-points.jsonl
+QUICK=${QUICK:-0}
+rm -f "$figs"
+mkdir -p "$BUILD/bench"
+: >"$points"
 
 die() { echo "dense-bench: $*" >&2; exit 1; }
 [[ -x $bench ]] || die "'$bench' not found (make bench builds it, or set SAGE_BUILD)"
@@ -35,7 +47,11 @@ die() { echo "dense-bench: $*" >&2; exit 1; }
 # N DIM QUERIES PEER_QUERIES: SAGE answers every query; the peers, slower by
 # far, the first PEER_QUERIES of them.
 configs=("100000 384 1000 200")
-if [[ ${QUICK:-0} == 0 ]]; then
+membw_mib=2048
+if [[ $QUICK == 1 ]]; then
+    configs=("100000 384 300 50")
+    membw_mib=512
+else
     configs+=("100000 768 1000 200" "1000000 384 200 30" "1000000 768 100 20")
 fi
 
@@ -50,9 +66,9 @@ echo "dense_bench $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?
      "faiss $("$PY" -c 'import faiss; print(faiss.__version__)'), SAGE_BENCH_REPS=$REPS"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Memory read bandwidth: a 2 GiB buffer, far beyond the caches.
-"$bench" membw 2048 "$threads" 6 | tee -a "$out"
-"$bench" membw 2048 1 4 | tee -a "$out"
+# Memory read bandwidth: a 2 GiB buffer (QUICK: 512 MiB), far beyond the caches.
+"$bench" membw "$membw_mib" "$threads" 6 | tee -a "$out"
+"$bench" membw "$membw_mib" 1 4 | tee -a "$out"
 "$bench" spawn 2000 | tee -a "$out"
 
 for c in "${configs[@]}"; do
@@ -61,12 +77,13 @@ for c in "${configs[@]}"; do
     if [[ ! -s $d/truth.u32 ]]; then
         mkdir -p "$d"
         echo "generating $n × $dim ..."
-        "$bench" gen "$d" "$n" "$dim" "$nq" $((n + dim)) >/dev/null
+        # as many queries as the full run asks, so that QUICK's set serves it too
+        "$bench" gen "$d" "$n" "$dim" $((nq < 1000 && n == 100000 ? 1000 : nq)) $((n + dim)) >/dev/null
     fi
     "$bench" run "$d" "$n" "$dim" "$nq" 1 "$REPS" | tee -a "$out"
     "$bench" run "$d" "$n" "$dim" "$nq" 0 "$REPS" | tee -a "$out"
     "$PY" "$here/dense-bench.py" "$d" "$n" "$dim" "$pnq" 1 | tee -a "$out"
-    if [[ $c == "${configs[0]}" ]]; then
+    if [[ $c == "${configs[0]}" && $QUICK == 0 ]]; then
         # the int8 kernels this CPU has, one thread each (C on fewer queries)
         for isa in $("$bench" isas); do
             "$bench" run "$d" "$n" "$dim" "$([[ $isa == c ]] && echo 100 || echo "$nq")" 1 "$REPS" \
@@ -76,9 +93,13 @@ for c in "${configs[@]}"; do
 done
 
 echo
-"$PY" - "$out" <<'EOF'
+"$PY" "$here/fig.py" meta "$figs" command "SAGE_BUILD=$BUILD QUICK=$QUICK SAGE_BENCH_REPS=$REPS bash scripts/bench/dense-bench.sh"
+"$PY" - "$out" "$here" "$figs" "$points" "$threads" "$REPS" "$QUICK" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+sys.path.insert(0, sys.argv[2])
+import fig
+figs, points, threads, reps, quick = sys.argv[3:8]
 bw = max(r["membw_gbs"] for r in rows if "membw_gbs" in r)   # 1 or all threads
 spawn = next(r["spawn_us"] for r in rows if "spawn_us" in r)
 print(f"memory read bandwidth {bw:.1f} GB/s; a pthread_create + join costs {spawn:.1f} us")
@@ -102,6 +123,46 @@ isa = [r for r in rows if r.get("engine") == "sage-isa"]
 if isa:
     print("int8 kernels, one thread, %d x %d: " % (isa[0]["n"], isa[0]["dim"]) +
           ", ".join(f"{r['isa']} {r['qps']:.0f} q/s ({r['cpu_ms']:.2f} CPU ms/q)" for r in isa))
+fig.main(["fig.py", "title", figs, "Dense search, exact"])
+import numpy, faiss
+fig.main(["fig.py", "meta", figs, "versions", "numpy %s, faiss %s (Debian's /usr/bin/python3)"
+          % (numpy.__version__, faiss.__version__)])
+fig.main(["fig.py", "meta", figs, "settings",
+          "%s threads for SAGE's scan, BLAS and OpenMP; best of %s passes; synthetic clustered unit "
+          "vectors (dense_bench gen); memory read bandwidth %.1f GB/s, pthread_create + join %.1f us"
+          % (threads, reps, bw, spawn)])
+fig.main(["fig.py", "note", figs, "sets that fit in the last-level cache (the 100k ones) can scan "
+          "faster than the memory bandwidth"])
+with open(points, "a") as pf:
+    for key in sorted({(r["n"], r["dim"]) for r in rows if "engine" in r}):
+        n, dim = key
+        on = "N = %d, d = %d, top 10, one query per call" % key
+        tag = "%dx%d" % key
+        for r in rows:
+            if "engine" not in r or (r["n"], r["dim"]) != key or r["engine"] == "sage-isa":
+                continue
+            one = r["engine"] == "sage" and r.get("threads") == 1
+            fig.add(figs, ["dense-qps-" + tag + ("-1thread" if one else ""), r["engine"],
+                           repr(r["qps"]), "--unit", "q/s", "--better", "higher", "--what",
+                           "exact dense search throughput, %s, %s%s" % (
+                               on, "1 thread" if one else "%s threads" % threads,
+                               "" if one else " (SAGE int8 scan + f32 rescoring, numpy X @ q, "
+                               "FAISS IndexFlatIP)")])
+            if one:
+                continue
+            fig.add(figs, ["dense-recall10-" + tag, r["engine"], repr(r["recall"]), "--unit",
+                           "recall@10", "--better", "higher", "--what",
+                           "recall@10 against the exact f32 top 10, " + on])
+            pf.write(json.dumps({"engine": r["engine"], "n": n, "dim": dim, "qps": r["qps"],
+                                 "recall": r["recall"]}) + "\n")
+            if r["engine"] == "sage":
+                fig.add(figs, ["dense-scan-gbs-" + tag, "sage", repr(r["scan_gbs"]), "--unit",
+                               "GB/s", "--better", "higher", "--what",
+                               "int8 row bytes scanned a second, " + on])
+                fig.add(figs, ["dense-membw-fraction-" + tag, "sage", repr(r["scan_gbs"] / bw),
+                               "--unit", "fraction", "--better", "higher", "--what",
+                               "scan GB/s as a fraction of the memory read bandwidth measured in "
+                               "the same run (%.1f GB/s), %s" % (bw, on)])
 print("q/s: queries a second, one query per call; recall: SAGE's top 10 against the exact f32 "
       "top 10 (numpy's and FAISS's are in the JSON); scan GB/s: int8 row bytes read a second "
       "(sets that fit in the last-level cache can exceed the memory bandwidth); ms/q and CPU ms/q: "

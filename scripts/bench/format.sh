@@ -3,16 +3,26 @@
 # 1 GiB and a 64 MiB index, and verify throughput against xxhsum -H3 (XXH3-64, our
 # checksum) and sha256sum on the same file, page cache warm; scratch under ${TMPDIR:-/tmp},
 # removed at exit. Targets: open < 1 ms at any size, verify within 2x of xxhsum. Figures
-# are printed, not enforced: a busy machine would make a pass/fail flaky.
+# are printed, not enforced: a busy machine would make a pass/fail flaky, and recorded
+# through fig.py in $SAGE_BUILD/bench/figures/format.json. QUICK=1: a 256 MiB file, 3 runs.
 set -euo pipefail
 export LC_ALL=C
 
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
 BENCH=$SAGE_BUILD/bench/format_bench
-BIG_MB=${SAGE_BENCH_BIG_MB:-1024}
+here=$(cd "$(dirname "$0")" && pwd)
+if [[ ${QUICK:-0} == 1 ]]; then
+    BIG_MB=${SAGE_BENCH_BIG_MB:-256}
+    RUNS=${SAGE_BENCH_RUNS:-3}
+else
+    BIG_MB=${SAGE_BENCH_BIG_MB:-1024}
+    RUNS=${SAGE_BENCH_RUNS:-5}
+fi
 SMALL_MB=${SAGE_BENCH_SMALL_MB:-64}
 OPENS=${SAGE_BENCH_OPENS:-1000}
-RUNS=${SAGE_BENCH_RUNS:-5}
+figs=$SAGE_BUILD/bench/figures/format.json
+fig() { /usr/bin/python3 "$here/fig.py" "$@"; }
+rm -f "$figs"
 
 INDEXER=$SAGE_BUILD/sage-indexer
 for tool in "$BENCH" "$INDEXER" xxhsum sha256sum; do
@@ -47,12 +57,14 @@ wall() {
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
 }
 
-# Median wall seconds of RUNS runs of "$@".
+# Median wall seconds of RUNS runs of "$@"; every run's seconds are also left,
+# one a line, in $scratch/runs.NAME (NAME = the command's base name).
 wall_median() {
     local i times=
     for ((i = 0; i < RUNS; i++)); do
         times+="$(wall "$@")"$'\n' || return 1
     done
+    printf '%s' "$times" >"$scratch/runs.${1##*/}"
     printf '%s' "$times" | median
 }
 
@@ -70,6 +82,12 @@ echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; other work skews 
 echo "scratch: $scratch ($(df -hP "$scratch" | awk 'NR == 2 { print $1 ", " $4 " free" }'))"
 echo "== packages"
 dpkg-query -W -f='${Package} ${Version}\n' libxxhash0 xxhash libzstd1
+ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
+fig title "$figs" "Index format: open and verify"
+fig meta "$figs" command "SAGE_BUILD=$SAGE_BUILD QUICK=${QUICK:-0} bash scripts/bench/format.sh"
+fig meta "$figs" files "${BIG_MB} MiB and ${SMALL_MB} MiB index files (format_bench make-file), page cache warm"
+fig meta "$figs" settings "$OPENS opens per file, $RUNS verify runs per tool"
+fig meta "$figs" versions "xxhash $(ver xxhash), coreutils (sha256sum) $(ver coreutils), libzstd1 $(ver libzstd1)"
 
 echo "== files"
 big=$scratch/big.sage
@@ -98,6 +116,25 @@ t_xxh=$(wall_median xxhsum -H3 "$big")
 t_sha=$(wall_median sha256sum "$big")
 t_open_big=$(field median_us "$open_big")
 t_open_small=$(field median_us "$open_small")
+
+fig add "$figs" open-us-big sage "$t_open_big" --unit us --better lower \
+    --what "open + validate (no verify) of a ${BIG_MB} MiB index, median of $OPENS opens"
+fig add "$figs" open-us-small sage "$t_open_small" --unit us --better lower \
+    --what "open + validate (no verify) of a ${SMALL_MB} MiB index, median of $OPENS opens"
+# one value per run: GB/s of each whole process on the same file
+gbs() { awk -v b="$bytes" '{ printf "%.4f\n", b / $1 / 1e9 }' "$scratch/runs.$1"; }
+verify_what="verify throughput of a ${BIG_MB} MiB index, whole process (sage-indexer verify: XXH3-64"
+verify_what+=" of every section), page cache warm"
+mapfile -t v < <(gbs sage-indexer)
+fig add "$figs" verify-gbs sage "${v[@]}" --unit GB/s --better higher --what "$verify_what"
+mapfile -t v < <(gbs xxhsum)
+fig add "$figs" verify-gbs xxhsum "${v[@]}"
+mapfile -t v < <(gbs sha256sum)
+fig add "$figs" verify-gbs sha256sum "${v[@]}"
+fig add "$figs" verify-lib-gbs sage "$(awk -v b="$bytes" -v t="$t_ver" 'BEGIN { printf "%.4f", b / t / 1e9 }')" \
+    --unit GB/s --better higher \
+    --what "verify throughput of a ${BIG_MB} MiB index in the library (sage_reader_verify, median of $RUNS), page cache warm"
+fig note "$figs" "load average at the end $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores: other work skews the figures"
 
 echo "== summary (load now $(cut -d' ' -f1-3 /proc/loadavg))"
 awk -v bytes="$bytes" -v v="$t_ver" -v vf="$t_ver_first" -v c="$t_cli" -v x="$t_xxh" \

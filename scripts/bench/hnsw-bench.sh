@@ -17,22 +17,34 @@
 # 256 512"); SAGE_BUILD holds bench/hnsw_bench (make build/bench/hnsw_bench);
 # Debian's /usr/bin/python3 has numpy and hnswlib (apt-get install
 # python3-hnswlib); scratch under ${TMPDIR:-/tmp}, removed at exit.
+# QUICK=1: N = 20000 and NQ 200 unless given. The figures are recorded through
+# fig.py in $SAGE_BUILD/bench/figures/hnsw-bench.json, and the per-ef points
+# (q/s, recall@10) of both as JSON lines in $SAGE_BUILD/bench/hnsw-points.jsonl.
 set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-bench=${SAGE_BUILD:-$repo/build}/bench/hnsw_bench
+BUILD=${SAGE_BUILD:-$repo/build}
+bench=$BUILD/bench/hnsw_bench
 py=/usr/bin/python3
+QUICK=${QUICK:-0}
 DIM=${DIM:-384}
-NQ=${NQ:-1000}
+if [[ $QUICK == 1 ]]; then NQ=${NQ:-200}; else NQ=${NQ:-1000}; fi
 EFC=${EFC:-200}
 THREADS=${THREADS:-2}
 EFS=${EFS:-16 32 64 128 256 512}
 sizes=("$@")
 if ((${#sizes[@]} == 0)); then
-    if [[ ${QUICK:-0} == 1 ]]; then sizes=(100000); else sizes=(100000 1000000); fi
+    if [[ $QUICK == 1 ]]; then sizes=(20000); else sizes=(100000 1000000); fi
 fi
+figs=$BUILD/bench/figures/hnsw-bench.json
+points=$BUILD/bench/hnsw-points.jsonl
+rm -f "$figs"
+mkdir -p "$BUILD/bench"
+: >"$points"
+fig() { $py "$here/fig.py" "$@"; }
+ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
 [[ -x $bench ]] || { echo "hnsw-bench: '$bench' not found (make build/bench/hnsw_bench)" >&2; exit 1; }
 $py -c 'import numpy, hnswlib' 2>/dev/null ||
     { echo "hnsw-bench: $py lacks numpy or hnswlib (apt-get install python3-hnswlib)" >&2; exit 1; }
@@ -72,8 +84,11 @@ PY
 }
 
 table() {
-    $py - "$1" "$2" "$3" <<'PY'
-import sys
+    $py - "$1" "$2" "$3" "$here" "$figs" "$points" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[4])
+import fig
+figs, points = sys.argv[5], sys.argv[6]
 def parse(path):
     build, rows = {}, {}
     for line in open(path):
@@ -103,9 +118,35 @@ for target in (0.9, 0.95, 0.99):
     else:
         who = "either" if not a and not b else "SAGE" if not a else "hnswlib"
         print("recall@10 >= %.2f: not reached by %s at these ef (EFS)" % (target, who))
+n, dim = int(sb["n"]), int(sys.argv[3])
+on = "N = %d, d = %d synthetic clustered unit vectors, M 16, ef_construction %s" % (
+    n, dim, sb.get("ef_construction", "?"))
+fig.add(figs, ["hnsw-build-s-%d" % n, "sage", sb["build_s"], "--unit", "s", "--better", "lower",
+               "--what", "HNSW build time, %s threads, %s" % (sb["threads"], on)])
+fig.add(figs, ["hnsw-build-s-%d" % n, "hnswlib", hb["build_s"]])
+fig.add(figs, ["hnsw-section-mb-%d" % n, "sage", repr(int(sb["hnsw_bytes"]) / 1e6), "--unit", "MB",
+               "--better", "lower", "--what", "size of SAGE's HNSW section (graph), " + on])
+with open(points, "a") as pf:
+    for ef in sorted(set(s) | set(h)):
+        for eng, rows in (("sage", s), ("hnswlib", h)):
+            if ef not in rows:
+                continue
+            qps, rec = rows[ef]
+            cond = "ef %d, one thread, top 10, %s" % (ef, on)
+            fig.add(figs, ["hnsw-qps-%d-ef%d" % (n, ef), eng, repr(qps), "--unit", "q/s",
+                           "--better", "higher", "--what", "HNSW query throughput (CPU time, best "
+                           "of 3 passes), " + cond])
+            fig.add(figs, ["hnsw-recall10-%d-ef%d" % (n, ef), eng, repr(rec), "--unit", "recall@10",
+                           "--better", "higher", "--what", "recall@10 against exact f32, " + cond])
+            pf.write(json.dumps({"engine": eng, "n": n, "dim": dim, "ef": ef, "qps": qps,
+                                 "recall": rec}) + "\n")
 PY
 }
 
+fig title "$figs" "Approximate dense search (HNSW)"
+fig meta "$figs" command "SAGE_BUILD=$BUILD QUICK=$QUICK DIM=$DIM NQ=$NQ EFC=$EFC THREADS=$THREADS EFS='$EFS' bash scripts/bench/hnsw-bench.sh ${sizes[*]}"
+fig meta "$figs" versions "python3-hnswlib $(ver python3-hnswlib), numpy $($py -c 'import numpy; print(numpy.__version__)')"
+fig meta "$figs" settings "N ${sizes[*]}, d $DIM, $NQ queries, M 16, ef_construction $EFC, $THREADS build threads; search on one thread, q/s from the thread's CPU time, best of 3 passes"
 for n in "${sizes[@]}"; do
     echo "== N=$n dim=$DIM queries=$NQ"
     "$bench" gen "$scratch" "$n" "$NQ" "$DIM" 1

@@ -12,15 +12,25 @@
 # datasets/debian-docs/packages.txt; SAGE_BUILD (default build) holds sage-indexer;
 # scratch goes under ${TMPDIR:-/tmp} and is removed at exit. Missing peers
 # (sqlite3, xapian-omega, poppler-utils, time) are installed with apt-get.
+# QUICK=1: REPS 1 and SUBSET 7 (about 30 MB) unless set, no OCR pass. Figures
+# are recorded through fig.py in $SAGE_BUILD/bench/figures/indexer-bench.json.
 set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-REPS=${REPS:-3}
-SUBSET=${SUBSET:-0}
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+    REPS=${REPS:-1}
+    SUBSET=${SUBSET:-7}
+else
+    REPS=${REPS:-3}
+    SUBSET=${SUBSET:-0}
+fi
 corpus=${1:-$repo/build/debian-docs}
 indexer=${SAGE_BUILD:-$repo/build}/sage-indexer
+figs=${SAGE_BUILD:-$repo/build}/bench/figures/indexer-bench.json
+rm -f "$figs"
 pins=$repo/datasets/debian-docs/packages.txt
 
 die() { echo "indexer-bench: $*" >&2; exit 1; }
@@ -40,6 +50,7 @@ if ((${#need[@]})); then
 fi
 PY=/usr/bin/python3     # Debian's, whose sqlite3 module has FTS5
 TIME=/usr/bin/time
+fig() { "$PY" "$here/fig.py" "$@"; }
 "$PY" -c 'import sqlite3; sqlite3.connect(":memory:").execute("create virtual table t using fts5(b)")' ||
     die "$PY has no FTS5"
 
@@ -91,6 +102,13 @@ awk -F'\t' 'NR == FNR { want[$1] = 1; next }
         n[t gz]++ }
     END { for (t in n) printf "%s %d, ", t, n[t]; print "" }' <(printf '%s\n' "${pkgs[@]}") "$corpus/MANIFEST.tsv" |
     sed 's/, $//'
+in_mb=$(awk -v b="$in_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
+corpus_what="Debian-docs $in_mb MB, $in_files files (${#pkgs[@]} packages), page cache warm"
+fig title "$figs" "Indexer, end to end"
+fig meta "$figs" command "SAGE_BUILD=${SAGE_BUILD:-$repo/build} QUICK=$QUICK REPS=$REPS SUBSET=$SUBSET bash scripts/bench/indexer-bench.sh $corpus"
+fig meta "$figs" corpus "$corpus: ${#pkgs[@]} packages, $in_files files, $in_mb MB"
+fig meta "$figs" settings "REPS=$REPS; sage-indexer build -q --ocr off; fts5: python3 + pdftotext + html.parser, contentless, porter unicode61; xapian: omindex"
+fig meta "$figs" versions "$("$indexer" --version); sqlite3 $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)') (python3 $(ver python3)); xapian-omega $(ver xapian-omega), libxapian30 $(ver libxapian30); poppler-utils $(ver poppler-utils)"
 
 # The FTS5 builder: one row per file (archive members included), text from
 # pdftotext for PDFs, html.parser for HTML, gzip for .gz; binary files skipped.
@@ -261,14 +279,42 @@ awk -v p="$sec_post" -v l="$sec_lex" -v t="$sec_text" -v f="${size[fts5]}" -v x=
         p / 1e6, l / 1e6, (p + l) / 1e6, f / 1e6, (p + l) / f, x / 1e6
     printf "(SAGE'"'"'s file also stores the chunk text for snippets, %.1f MB compressed; FTS5 stores none, and keeps\n", t / 1e6
     printf " positions, one row per file; SAGE keeps no positions, one entry per chunk)\n" }'
+for tool in sage fts5 xapian; do
+    w=() c=() r=() m=() z=()
+    while read -r tw tc tr; do
+        w+=("$tw") c+=("$tc") r+=("$(awk -v k="$tr" 'BEGIN { printf "%.1f", k / 1024 }')")
+        m+=("$(awk -v b="$in_bytes" -v t="$tw" 'BEGIN { printf "%.3f", b / 1e6 / t }')")
+    done <"$scratch/$tool.t"
+    while read -r b; do z+=("$(awk -v b="$b" 'BEGIN { printf "%.3f", b / 1e6 }')"); done <"$scratch/$tool.size"
+    fig add "$figs" index-wall-s "$tool" "${w[@]}" --unit s --better lower \
+        --what "indexing wall time, $corpus_what, sage --ocr off"
+    fig add "$figs" index-cpu-s "$tool" "${c[@]}" --unit s --better lower \
+        --what "indexing CPU time (user+sys, children included), $corpus_what"
+    fig add "$figs" index-mbps "$tool" "${m[@]}" --unit MB/s --better higher \
+        --what "indexing throughput over the input bytes (every file, images included), $corpus_what"
+    fig add "$figs" index-rss-mb "$tool" "${r[@]}" --unit MB --better lower \
+        --what "indexing peak RSS (largest process), $corpus_what"
+    fig add "$figs" index-size-mb "$tool" "${z[@]}" --unit MB --better lower \
+        --what "index size on disk, $corpus_what (SAGE's includes compressed chunk text; FTS5 contentless; xapian as omindex left it)"
+done
+fig add "$figs" index-size-mb xapian-compact "$(awk -v b="$xapian_compact" 'BEGIN { printf "%.3f", b / 1e6 }')"
+fig add "$figs" postings-lexicon-mb sage "$(awk -v p="$sec_post" -v l="$sec_lex" 'BEGIN { printf "%.3f", (p + l) / 1e6 }')" \
+    --unit MB --better lower --what "inverted index alone (SAGE postings + lexicon) vs the FTS5 contentless DB, $corpus_what"
+fig add "$figs" postings-lexicon-mb fts5 "$(awk -v b="${size[fts5]}" 'BEGIN { printf "%.3f", b / 1e6 }')"
+fig note "$figs" "documents: sage ${docs[sage]}; fts5 ${docs[fts5]}; xapian ${docs[xapian]} (the tools read different sets of types)"
+fig note "$figs" "SAGE's file also stores the chunk text for snippets; FTS5 stores none and keeps positions, one row per file; SAGE keeps no positions, one entry per chunk"
 echo "MB/s and files/s are over the input: $in_files files, $(awk -v b="$in_bytes" 'BEGIN { printf "%.1f", b / 1e6 }') MB (every file, images included); cpu = user+sys, children included"
 echo
 echo "chunk text with a trained zstd dictionary (measured, not adopted: see scripts/bench/chunk_dict.c):"
 "$SAGE_BUILD/bench/chunk_dict" "$scratch/sage.sage"
+[[ $QUICK == 1 ]] && exit 0
 echo
 echo "OCR of the pages without a text layer (tesseract, the default; not in the runs above):"
 t0=$(date +%s.%N)
 "$indexer" build -q --out "$scratch/ocr.sage" "${libs[@]}" 2>"$scratch/ocr.log"
 t1=$(date +%s.%N)
-"$indexer" info --json "$scratch/ocr.sage" | jq -r --arg s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
+ocr_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+"$indexer" info --json "$scratch/ocr.sage" | jq -r --arg s "$ocr_s" \
     '"  \(.build.counts.ocr_pages) pages read by OCR, \(.build.counts.needs_ocr) files still with unread pages; the build took \($s) s"'
+fig add "$figs" index-wall-s-ocr sage "$ocr_s" --unit s --better lower \
+    --what "indexing wall time with OCR of the pages without a text layer (tesseract), $corpus_what"

@@ -11,7 +11,13 @@
 # or, without one, from the fake server of the tests (tests/lib/fakegpu.py,
 # hashed character 3-grams, SAGE_EVAL_EMBED_DIM dimensions, 127.0.0.1 only):
 # its dense figures measure nothing about quality, only that the path works.
+# The peers, on the same collections and scored by the same eval.py: Xapian
+# (BM25Weight, English stemmer, SAGE's stop words) and SQLite FTS5 (bm25(),
+# porter tokenizer, OR of the query's words), top 1000 each (ir-peers.py).
+# Figures are recorded through fig.py in $SAGE_BUILD/bench/figures/ir-eval.json
+# (QUICK=1 changes nothing: the three collections take seconds).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/lib/await.sh
 . "$top/scripts/lib/await.sh"
@@ -29,6 +35,37 @@ cleanup() {
 }
 trap cleanup EXIT
 sets=${*:-scifact cranfield cisi}
+PY=/usr/bin/python3     # Debian's: python3-xapian, sqlite3 with FTS5
+figs=$bin/bench/figures/ir-eval.json
+fig() { "$PY" "$here/fig.py" "$@"; }
+rm -f "$figs"
+ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
+fig title "$figs" "Search quality (IR test collections)"
+fig meta "$figs" command "SAGE_BUILD=$bin SAGE_EVAL_MODES='$modes' bash scripts/bench/ir-eval.sh $sets"
+fig meta "$figs" collections "$sets ($data; title and text as one chunk per document; top 1000 per query)"
+fig meta "$figs" scoring "$data/eval.py (trec_eval definitions): nDCG@10, Recall@100, MRR@10"
+fig meta "$figs" versions "python3-xapian $(ver python3-xapian), sqlite3 $("$PY" -c 'import sqlite3; print(sqlite3.sqlite_version)') (python3 $(ver python3))"
+fig meta "$figs" peers "xapian: BM25Weight(1.2, 0.75), English stemmer, SAGE's stop words, OR of the terms; fts5: bm25(), porter unicode61, OR of the quoted words"
+stopwords=()
+if [ -x "$bin/bench/search_bench" ]; then
+    "$bin/bench/search_bench" stopwords >"$work/stopwords.txt"
+    stopwords=("$work/stopwords.txt")
+else
+    fig note "$figs" "Xapian ran without SAGE's stop words ($bin/bench/search_bench not built)"
+fi
+# record SET MODE ENGINE EVAL-FILE: the collection's figures of one run.
+record() {
+    local s=$1 m=$2 e=$3 f=$4 sfx=
+    [ "$m" = bm25 ] || sfx=-$m
+    local what="$s ($n_docs docs), $m"
+    [ "$m" = bm25 ] || what+=" (SAGE_EVAL_MODES)"
+    fig add "$figs" "ndcg10-$s$sfx" "$e" "$(awk '$1 == "ndcg_cut_10" {print $3}' "$f")" \
+        --unit nDCG@10 --better higher --what "nDCG@10 on $what, eval.py"
+    fig add "$figs" "recall100-$s$sfx" "$e" "$(awk '$1 == "recall_100" {print $3}' "$f")" \
+        --unit Recall@100 --better higher --what "Recall@100 on $what, eval.py"
+    fig add "$figs" "mrr10-$s$sfx" "$e" "$(awk '$1 == "mrr_10" {print $3}' "$f")" \
+        --unit MRR@10 --better higher --what "MRR@10 on $what, eval.py"
+}
 
 embed_flags=()
 url=${SAGE_EVAL_EMBED_URL:-}
@@ -78,5 +115,20 @@ for s in $sets; do
         get() { awk -v m="$1" '$1 == m {print $3}' "$work/$s/eval-$m.txt"; }
         printf '%-10s %-14s %8s %10s %8s %9s %9.2f\n' "$s" "$m" "$n_docs" \
             "$(get ndcg_cut_10)" "$(get recall_100)" "$(get mrr_10)" "$(echo "$t1 - $t0" | bc)"
+        record "$s" "$m" sage "$work/$s/eval-$m.txt"
+    done
+    # the peers, BM25 only
+    for e in xapian fts5; do
+        extra=()
+        [ "$e" = xapian ] && extra=("${stopwords[@]}")
+        "$PY" "$here/ir-peers.py" "$e" "$work/$s/docs.jsonl" "$d/queries.jsonl" "$work/$s/run-$e.txt" \
+            "${extra[@]}" >"$work/$s/peer-$e.json"
+        python3 "$data/eval.py" "$d/qrels.tsv" "$work/$s/run-$e.txt" > "$work/$s/eval-$e.txt"
+        get() { awk -v m="$1" '$1 == m {print $3}' "$work/$s/eval-$e.txt"; }
+        printf '%-10s %-14s %8s %10s %8s %9s %9.2f\n' "$s" "bm25/$e" "$n_docs" \
+            "$(get ndcg_cut_10)" "$(get recall_100)" "$(get mrr_10)" "$(jq .index_s "$work/$s/peer-$e.json")"
+        record "$s" bm25 "$e" "$work/$s/eval-$e.txt"
     done
 done
+echo "bm25/xapian, bm25/fts5: the same collection and eval.py, Xapian and SQLite FTS5 (ir-peers.py);"
+echo "their build_s is the in-memory index build alone"

@@ -10,8 +10,11 @@
 # Indexes are kept in $SAGE_BUILD/bench/quality/ (rebuilt when missing); the
 # table goes to stdout and JSON lines to $SAGE_BUILD/bench/quality.json.
 # Also reports the embedding throughput of the whole path (indexer -> server).
+# The figures (the chosen fusion settings only) are recorded through fig.py in
+# $SAGE_BUILD/bench/figures/quality.json.
 set -euo pipefail
 export LC_ALL=C
+here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/lib/await.sh
 . "$top/scripts/lib/await.sh"
@@ -23,6 +26,12 @@ model=universal-sentence-encoder-lite
 PY=/usr/bin/python3
 mkdir -p "$cache"
 : >"$out_json"
+figs=$bin/bench/figures/quality.json
+fig() { "$PY" "$here/fig.py" "$@"; }
+rm -f "$figs"
+fig title "$figs" "Search quality with a sentence encoder: BM25, dense, hybrid"
+fig meta "$figs" command "SAGE_BUILD=$bin bash scripts/bench/quality.sh"
+fig meta "$figs" settings "embedder $model (scripts/embedder); fusion weights chosen on CISI and Cranfield (best mean nDCG@10), applied unchanged to SciFact; eval.py of $data"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sage-quality.XXXXXX")
 emb_pid=''
@@ -42,7 +51,10 @@ echo "embedder: $model, $(curl -sf "$url/health" | jq .workers) workers, $url"
 # build SET: the collection's index with vectors, timed.
 build() {
     local s=$1 d=$data/$1 ix=$cache/$1.sage
-    [ -f "$ix" ] && return 0
+    if [ -f "$ix" ]; then
+        fig note "$figs" "$s: index reused from $cache, its embedding chunks/s not measured in this run"
+        return 0
+    fi
     if [ -f "$d/docs.jsonl.zst" ]; then
         zstd -q -dc "$d/docs.jsonl.zst" >"$work/$s.jsonl"
     else
@@ -60,6 +72,8 @@ build() {
     n=$(jq .summary.embedded "$cache/$s.report.json")
     sec=$(echo "$t1 - $t0" | bc)
     echo "build $s: $n chunks embedded in $sec s ($(echo "scale=1; $n / $sec" | bc) chunks/s)"
+    fig add "$figs" "embed-chunks-per-s-$s" sage "$(echo "scale=3; $n / $sec" | bc)" --unit chunks/s \
+        --better higher --what "index build with embeddings, $s ($n chunks), $model through the local embedder (batch 8, concurrency 4)"
     jq -nc --arg set "$s" --argjson n "$n" --argjson s "$sec" \
         '{set: $set, what: "build", chunks_embedded: $n, seconds: $s, chunks_per_s: ($n / $s)}' >>"$out_json"
 }
@@ -81,6 +95,16 @@ emit() {    # SET TAG "NDCG RECALL"
     jq -nc --arg set "$1" --arg run "$2" --argjson n "$n" --argjson r "$r" \
         '{set: $set, run: $run, ndcg10: $n, recall100: $r}' >>"$out_json"
 }
+# record SET KIND DESCRIPTION "NDCG RECALL": figures ndcg10-SET-KIND, recall100-SET-KIND
+record() {
+    local what="$1, $3"
+    [ "$2" = bm25 ] || what+=", $model"
+    fig add "$figs" "ndcg10-$1-$2" sage "${4% *}" --unit nDCG@10 --better higher \
+        --what "nDCG@10 on $what, eval.py"
+    fig add "$figs" "recall100-$1-$2" sage "${4#* }" --unit Recall@100 --better higher \
+        --what "Recall@100 on $what, eval.py"
+}
+declare -A grid     # SET/rrf-W, SET/cvx-W: "NDCG RECALL" of the grid's runs
 
 for s in cisi cranfield scifact; do build "$s"; done
 printf '%-10s %-26s %8s %8s\n' collection run ndcg@10 r@100
@@ -90,14 +114,19 @@ grid_rrf="0.5 1 2 3"
 grid_convex="0.2 0.35 0.5 0.65 0.8"
 best_rrf='' best_rrf_v=-1 best_cvx='' best_cvx_v=-1
 for s in cisi cranfield; do
-    emit "$s" bm25 "$(score "$s" bm25 --mode bm25)"
-    emit "$s" dense "$(score "$s" dense --mode dense --embed-url "$url")"
+    v=$(score "$s" bm25 --mode bm25)
+    emit "$s" bm25 "$v"
+    record "$s" bm25 "BM25" "$v"
+    v=$(score "$s" dense --mode dense --embed-url "$url")
+    emit "$s" dense "$v"
+    record "$s" dense "dense" "$v"
 done
 for w in $grid_rrf; do
     sum=0
     for s in cisi cranfield; do
         v=$(score "$s" "rrf-$w" --mode hybrid --fusion rrf --w-bm25 1 --w-dense "$w" --embed-url "$url")
         emit "$s" "hybrid rrf w_dense=$w" "$v"
+        grid[$s/rrf-$w]=$v
         sum=$(echo "$sum + ${v% *}" | bc -l)
     done
     if (($(echo "$sum > $best_rrf_v" | bc -l))); then best_rrf=$w; best_rrf_v=$sum; fi
@@ -109,18 +138,32 @@ for w in $grid_convex; do
         v=$(score "$s" "cvx-$w" --mode hybrid --fusion convex --w-bm25 "$wb" --w-dense "$w" \
                   --embed-url "$url")
         emit "$s" "hybrid convex w_dense=$w" "$v"
+        grid[$s/cvx-$w]=$v
         sum=$(echo "$sum + ${v% *}" | bc -l)
     done
     if (($(echo "$sum > $best_cvx_v" | bc -l))); then best_cvx=$w; best_cvx_v=$sum; fi
 done
 echo "chosen on cisi+cranfield: rrf w_bm25=1 w_dense=$best_rrf; convex w_dense=$best_cvx"
+fig meta "$figs" fusion "chosen on cisi+cranfield: rrf w_bm25=1 w_dense=$best_rrf; convex w_dense=$best_cvx"
+rrf_what="hybrid, reciprocal rank fusion w_bm25=1 w_dense=$best_rrf (chosen on cisi+cranfield)"
+cvx_what="hybrid, convex fusion w_dense=$best_cvx (chosen on cisi+cranfield)"
+for s in cisi cranfield; do
+    record "$s" hybrid-rrf "$rrf_what" "${grid[$s/rrf-$best_rrf]}"
+    record "$s" hybrid-convex "$cvx_what" "${grid[$s/cvx-$best_cvx]}"
+done
 
 # SciFact with those settings, unchanged
 s=scifact
-emit "$s" bm25 "$(score "$s" bm25 --mode bm25)"
-emit "$s" dense "$(score "$s" dense --mode dense --embed-url "$url")"
-emit "$s" "hybrid rrf w_dense=$best_rrf" \
-    "$(score "$s" rrf --mode hybrid --fusion rrf --w-bm25 1 --w-dense "$best_rrf" --embed-url "$url")"
+v=$(score "$s" bm25 --mode bm25)
+emit "$s" bm25 "$v"
+record "$s" bm25 "BM25" "$v"
+v=$(score "$s" dense --mode dense --embed-url "$url")
+emit "$s" dense "$v"
+record "$s" dense "dense" "$v"
+v=$(score "$s" rrf --mode hybrid --fusion rrf --w-bm25 1 --w-dense "$best_rrf" --embed-url "$url")
+emit "$s" "hybrid rrf w_dense=$best_rrf" "$v"
+record "$s" hybrid-rrf "$rrf_what" "$v"
 wb=$(echo "1 - $best_cvx" | bc -l)
-emit "$s" "hybrid convex w_dense=$best_cvx" \
-    "$(score "$s" cvx --mode hybrid --fusion convex --w-bm25 "$wb" --w-dense "$best_cvx" --embed-url "$url")"
+v=$(score "$s" cvx --mode hybrid --fusion convex --w-bm25 "$wb" --w-dense "$best_cvx" --embed-url "$url")
+emit "$s" "hybrid convex w_dense=$best_cvx" "$v"
+record "$s" hybrid-convex "$cvx_what" "$v"

@@ -4,7 +4,7 @@
   search-bench.py xapian-index CHUNKS.jsonl STOPWORDS DB
   search-bench.py xapian-run DB STOPWORDS QUERIES and|or REPS [HITS]
   search-bench.py sphinx-tsv CHUNKS.jsonl OUT.tsv
-  search-bench.py report RESULTS.jsonl OUT.json
+  search-bench.py report RESULTS.jsonl OUT.json [FIGS.json]
 
 Xapian gets the chunks search_bench dumps (title, heading path, text, as SAGE
 indexes them), analysed by its TermGenerator with the English Snowball stemmer
@@ -14,7 +14,8 @@ joined with OP_AND or OP_OR, ranked by BM25Weight(k1 1.2, b 0.75), top 10.
 Only get_mset(0, 10) is timed (wall clock; cpu_qps from the thread's CPU time
 around the same call). xapian-run prints one JSON line a pass, as
 search_bench does; report joins every line the script collected into tables
-and a JSON file.
+and a JSON file, and, given FIGS.json, records every pass's figures there
+through fig.py (scripts/bench/report.py reads them).
 """
 import json
 import statistics
@@ -303,6 +304,84 @@ def report(results, out):
         f.write("\n")
 
 
+def record(rows, figs):
+    """Every pass's figures, SAGE's next to the peer's, through fig.py."""
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import fig
+    meta = next((r for r in rows if r.get("kind") == "meta"), {})
+    corpus = meta.get("corpus") or {}
+    on = "Debian-docs %s chunks, %s" % (corpus.get("chunks", "?"),
+                                        os.path.basename(corpus.get("queries", "queries")))
+
+    def add(fid, engine, rs, key, what, unit, better):
+        v = [r[key] for r in rs if r.get(key) is not None]
+        if v:
+            fig.add(figs, [fid, engine] + [repr(float(x)) for x in v] +
+                    ["--what", what, "--unit", unit, "--better", better])
+
+    def sel(kind, engine, mode, test=None):
+        return [r for r in rows if r.get("kind") == kind and r.get("engine") == engine
+                and r.get("mode") == mode and r.get("test") == test]
+
+    for mode in ("and", "or"):
+        M = mode.upper()
+        for eng in ("sage", "xapian"):
+            rs = sel("inproc", eng, mode)
+            cond = "in process, one thread, BM25 top 10, %s queries, %s" % (M, on)
+            add("inproc-qps-" + mode, eng, rs, "qps", "query throughput, " + cond, "q/s", "higher")
+            add("inproc-cpu-qps-" + mode, eng, rs, "cpu_qps",
+                "queries per CPU second, " + cond, "q/s", "higher")
+            for p in ("p50", "p95", "p99"):
+                add("inproc-%s-%s" % (p, mode), eng, rs, p + "_ms",
+                    "%s latency, %s" % (p, cond), "ms", "lower")
+        for eng in ("sage", "sphinx"):
+            rs = sel("net", eng, mode, "single")
+            cond = ("over the network, 1 client, %s queries, top 10 (sage-searchd HTTP keep-alive, "
+                    "Sphinx searchd SphinxQL bm25a), %s" % (M, on))
+            add("net1-qps-" + mode, eng, rs, "qps", "query throughput, " + cond, "q/s", "higher")
+            for p in ("p50", "p95", "p99"):
+                add("net1-%s-%s" % (p, mode), eng, rs, p + "_ms", "%s latency, %s" % (p, cond),
+                    "ms", "lower")
+            add("net1-server-cpu-ms-" + mode, eng, rs, "server_cpu_ms",
+                "server CPU time per request, " + cond, "ms", "lower")
+            rs = sel("net", eng, mode, "c16")
+            cond = ("over the network, 16 concurrent clients (net_bench), %s queries, top 10, "
+                    "client and server on the same cores, %s" % (M, on))
+            add("net16-qps-" + mode, eng, rs, "qps", "query throughput, " + cond, "q/s", "higher")
+            for p in ("p50", "p95", "p99"):
+                add("net16-%s-%s" % (p, mode), eng, rs, p + "_ms", "%s latency, %s" % (p, cond),
+                    "ms", "lower")
+            add("net16-server-cpu-ms-" + mode, eng, rs, "server_cpu_ms",
+                "server CPU time per request, " + cond, "ms", "lower")
+        rs = sel("wrk", "sage", mode, "wrk")
+        cond = "wrk -t2 -c16 against sage-searchd, %s queries, %s" % (M, on)
+        add("wrk16-qps-" + mode, "sage", rs, "qps", "query throughput, " + cond, "q/s", "higher")
+        add("wrk16-p99-" + mode, "sage", rs, "p99_ms", "p99 latency, " + cond, "ms", "lower")
+    swaps = sorted((r for r in rows if r.get("kind") == "swap"), key=lambda r: r["n"])
+    steady = [r for r in rows if r.get("kind") == "steady"]
+    if swaps and steady:
+        st = steady[0]
+        load = "sage-searchd under %g req/s from %d connections, OR queries, %s" % (
+            st["rate"], st["conns"], on)
+        add("swap-window-max-ms", "sage", swaps, "max_ms",
+            "hot swap: max latency in each swap's window (rename -0.5 s .. +1.5 s), " + load,
+            "ms", "lower")
+        add("swap-steady-p99-ms", "sage", steady, "p99_ms",
+            "hot swap: steady p99 latency outside the swap windows, " + load, "ms", "lower")
+        if st.get("p99_ms"):
+            ratios = [{"r": r["max_ms"] / st["p99_ms"]} for r in swaps if r.get("max_ms") is not None]
+            add("swap-max-over-steady-p99", "sage", ratios, "r",
+                "hot swap: max latency in each swap's window over the steady p99, " + load,
+                "ratio", "lower")
+        add("swap-served-ms", "sage", swaps, "swap_ms",
+            "hot swap: scripts/swap rename to the new file served, " + load, "ms", "lower")
+    for k, v in sorted((meta.get("overlap") or {}).items()):
+        if v is not None:
+            fig.main(["fig.py", "note", figs, "overlap@10 of the top 10s, %s (sage vs %s): %.3f"
+                      % (k, "xapian" if k.startswith("inproc") else "sphinx", v)])
+
+
 def swap_windows(timeline, swaps, out_results):
     """Cuts a load timeline (START_S LATENCY_MS lines) into one window per swap
     (rename - 0.5 s .. rename + 1.5 s, or to served + 0.5 s when later) and the
@@ -348,8 +427,11 @@ def main(argv):
                                 "conns": int(argv[6]), "requests": len(steady),
                                 "p50_ms": pct(steady, 50), "p99_ms": pct(steady, 99),
                                 "max_ms": steady[-1] if steady else None}) + "\n")
-    elif cmd == "report" and len(argv) == 4:
+    elif cmd == "report" and len(argv) in (4, 5):
         report(argv[2], argv[3])
+        if len(argv) == 5:
+            with open(argv[2], encoding="utf-8") as f:
+                record([json.loads(line) for line in f if line.strip()], argv[4])
     else:
         print(__doc__, file=sys.stderr)
         return 2

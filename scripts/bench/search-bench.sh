@@ -21,16 +21,27 @@
 # and rebuilt when the corpus or sage-indexer changes; the hot-swap load's
 # per-request timeline and the swap times go next to the JSON. Missing peers
 # (python3-xapian, sphinxsearch, wrk) are installed with apt-get. Servers bind
-# 127.0.0.1 on free ports and are stopped by PID at exit.
+# 127.0.0.1 on free ports and are stopped by PID at exit. Every pass's figures
+# are also recorded through fig.py in $SAGE_BUILD/bench/figures/search-bench.json.
+# QUICK=1: one round, 2 s runs, 2 swaps 3 s apart (unless the variables are set).
 set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 BUILD=${SAGE_BUILD:-$repo/build}
-REPS=${SAGE_BENCH_REPS:-3}
-SECONDS_C16=${SAGE_BENCH_SECONDS:-5}
-SWAPS=${SAGE_BENCH_SWAPS:-5}
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+    REPS=${SAGE_BENCH_REPS:-1}
+    SECONDS_C16=${SAGE_BENCH_SECONDS:-2}
+    SWAPS=${SAGE_BENCH_SWAPS:-2}
+    SWAP_LEAD=2 SWAP_GAP=3      # seconds of load before the first swap, between swaps
+else
+    REPS=${SAGE_BENCH_REPS:-3}
+    SECONDS_C16=${SAGE_BENCH_SECONDS:-5}
+    SWAPS=${SAGE_BENCH_SWAPS:-5}
+    SWAP_LEAD=4 SWAP_GAP=4
+fi
 SWAP_RATE=${SAGE_BENCH_SWAP_RATE:-1000}
 SWAP_CONNS=8
 corpus=${1:-$repo/build/debian-docs}
@@ -43,6 +54,9 @@ helper=$here/search-bench.py
 PY=/usr/bin/python3     # Debian's, where python3-xapian lives
 cache=$BUILD/bench/search
 out_json=$BUILD/bench/search-bench.json
+figs=$BUILD/bench/figures/search-bench.json
+fig() { "$PY" "$here/fig.py" "$@"; }
+rm -f "$figs"
 
 die() { echo "search-bench: $*" >&2; exit 1; }
 say() { echo "search-bench: $*" >&2; }
@@ -111,6 +125,10 @@ echo "$("$indexer" --version) (git $rev); civetweb $(ver libcivetweb1), zstd $(v
 echo "xapian:  python3-xapian $(ver python3-xapian), libxapian30 $(ver libxapian30), python3 $(ver python3)"
 echo "sphinx:  sphinxsearch $(ver sphinxsearch)"
 echo "wrk:     $(ver wrk)"
+fig title "$figs" "Search: in process and over the network"
+fig meta "$figs" command "SAGE_BUILD=$BUILD QUICK=$QUICK SAGE_BENCH_REPS=$REPS SAGE_BENCH_SECONDS=$SECONDS_C16 SAGE_BENCH_SWAPS=$SWAPS SAGE_BENCH_SWAP_RATE=$SWAP_RATE bash scripts/bench/search-bench.sh $*"
+fig meta "$figs" versions "$("$indexer" --version) (git $rev); python3-xapian $(ver python3-xapian), libxapian30 $(ver libxapian30); sphinxsearch $(ver sphinxsearch); wrk $(ver wrk); civetweb $(ver libcivetweb1)"
+fig meta "$figs" settings "$REPS rounds (in process: 3 passes each), ${SECONDS_C16} s per 16-client run, $SWAPS swaps under $SWAP_RATE req/s from $SWAP_CONNS connections"
 
 # ---- the indexes: SAGE's, the chunk dump, Xapian's and Sphinx's ----
 mkdir -p "$cache"
@@ -190,6 +208,7 @@ echo "$sha" >"$cache/stamp"
 echo "== corpus"
 echo "$corpus: $(wc -l <"$corpus/MANIFEST.tsv") files; index $sage_ix $(du -m "$sage_ix" | cut -f1) MB," \
      "$n_chunks chunks; $(grep -c . "$queries") queries ($queries)"
+fig meta "$figs" corpus "$corpus: $(wc -l <"$corpus/MANIFEST.tsv") files; SAGE index $(du -m "$sage_ix" | cut -f1) MB, $n_chunks chunks; $(grep -c . "$queries") queries"
 # Warm the page cache: every engine's files are read before they are timed.
 cat "$sage_ix" "$cache"/xapian/* "$cache"/sphinx/* >/dev/null
 
@@ -316,16 +335,16 @@ for ((r = 0; r < REPS; r++)); do
 done
 
 # ---- 3. hot swap ----
-# Paced load from SWAP_CONNS connections; after 4 s of it, SWAPS swaps 4 s
-# apart, each pointing the docs symlink at the other file (scripts/swap, which
+# Paced load from SWAP_CONNS connections; after SWAP_LEAD s of it, SWAPS swaps
+# SWAP_GAP s apart, each pointing the docs symlink at the other file (scripts/swap, which
 # returns once searchd serves the new generation).
-swap_secs=$((4 + SWAPS * 4 + 3))
+swap_secs=$((SWAP_LEAD + SWAPS * SWAP_GAP + 3))
 say "hot swap: $SWAPS swaps under $SWAP_RATE requests a second (${swap_secs} s)"
 sage_net --mode or --conns "$SWAP_CONNS" --rate "$SWAP_RATE" --seconds "$swap_secs" \
     --timeline "$scratch/swap.timeline" >"$scratch/swap.load" &
 load_pid=$!
 pids+=("$load_pid")
-sleep 4
+sleep "$SWAP_LEAD"
 : >"$scratch/swaps"
 for ((s = 1; s <= SWAPS; s++)); do
     target=$scratch/a.sage
@@ -336,7 +355,7 @@ for ((s = 1; s <= SWAPS; s++)); do
         >/dev/null 2>"$scratch/swap.err" || st=$?
     echo "$s $t0 $EPOCHREALTIME $st" >>"$scratch/swaps"
     ((st == 0)) || { cat "$scratch/swap.err" >&2; say "swap $s failed"; }
-    sleep 3
+    sleep $((SWAP_GAP - 1))
 done
 wait "$load_pid" || say "the load client reported errors"
 jq -c '. + {"kind":"load","engine":"sage","test":"swap"}' "$scratch/swap.load" | tee -a "$results" >&2
@@ -367,6 +386,6 @@ jq -nc --arg cpu "$cpu" --argjson cores "$cores" --arg kernel "$(uname -r)" \
                  swap: "net_bench http --mode or --conns 8 --rate R --timeline; scripts/swap docs FILE"},
       overlap: {inproc_and: $oia, inproc_or: $oio, net_and: $ona, net_or: $ono}}' >>"$results"
 echo
-"$PY" "$helper" report "$results" "$out_json"
+"$PY" "$helper" report "$results" "$out_json" "$figs"
 echo
 echo "(JSON: $out_json)"

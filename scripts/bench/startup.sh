@@ -13,11 +13,26 @@
 # indexes stay in SAGE_BENCH_DIR and are reused.
 #   SAGE_BENCH_SIZES   corpus sizes in MB (default "100 300 1700": the last
 #                      gives an index of about 1 GB)
+# QUICK=1: one size of 30 MB, 3 runs (unless set). Every run's figures are
+# recorded through fig.py in $SAGE_BUILD/bench/figures/startup.json.
 set -euo pipefail
 : "${SAGE_BUILD:?set SAGE_BUILD to the build directory (make bench does)}"
-sizes=${SAGE_BENCH_SIZES:-100 300 1700}
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "${QUICK:-0}" = 1 ]; then
+    sizes=${SAGE_BENCH_SIZES:-30}
+    runs=${SAGE_BENCH_RUNS:-3}
+else
+    sizes=${SAGE_BENCH_SIZES:-100 300 1700}
+    runs=${SAGE_BENCH_RUNS:-5}
+fi
 work=${SAGE_BENCH_DIR:-${TMPDIR:-/tmp}/sage-bench-startup}
-runs=${SAGE_BENCH_RUNS:-5}
+figs=$SAGE_BUILD/bench/figures/startup.json
+fig() { /usr/bin/python3 "$here/fig.py" "$@"; }
+rm -f "$figs"
+fig title "$figs" "sage-searchd start-up"
+fig meta "$figs" command "SAGE_BUILD=$SAGE_BUILD QUICK=${QUICK:-0} SAGE_BENCH_SIZES='$sizes' SAGE_BENCH_RUNS=$runs bash scripts/bench/startup.sh"
+fig meta "$figs" corpus "synthetic JSONL, words from a skewed 50,000-word vocabulary, documents of about 3 kB; corpus sizes (MB): $sizes"
+fig meta "$figs" settings "$runs runs per figure; ready: exec to the first 200 from /readyz; answer: exec to the first search answer (10 hits)"
 chunk=${SAGE_BENCH_CHUNK:-2000}
 searchd=$SAGE_BUILD/sage-searchd
 indexer=$SAGE_BUILD/sage-indexer
@@ -140,15 +155,34 @@ for mb in $sizes; do
     fi
     size=$(stat -c %s "$dir/bench.sage")
     time_ready "$dir" >/dev/null        # warms the page cache
-    warm=$(for _ in $(seq "$runs"); do time_ready "$dir"; done | median)
+    warm_runs=$(for _ in $(seq "$runs"); do time_ready "$dir"; done)
+    warm=$(median <<<"$warm_runs")
     evict "$dir/bench.sage"
     cold=$(time_ready "$dir")
-    first=$(for _ in $(seq "$runs"); do rm -f "$dir/.bench.sage.verified"; time_ready "$dir"
-            done | median)
-    always=$(for _ in $(seq "$runs"); do time_ready "$dir" --verify=always; done | median)
-    verify=$(for _ in $(seq 3); do ms_of "$indexer" verify "$dir/bench.sage"; done | mid)
-    open=$(for _ in $(seq 3); do ms_of "$indexer" info "$dir/bench.sage"; done | mid)
+    first_runs=$(for _ in $(seq "$runs"); do rm -f "$dir/.bench.sage.verified"; time_ready "$dir"
+                 done)
+    first=$(median <<<"$first_runs")
+    always_runs=$(for _ in $(seq "$runs"); do time_ready "$dir" --verify=always; done)
+    always=$(median <<<"$always_runs")
+    verify_runs=$(for _ in $(seq 3); do ms_of "$indexer" verify "$dir/bench.sage"; done)
+    verify=$(mid <<<"$verify_runs")
+    open_runs=$(for _ in $(seq 3); do ms_of "$indexer" info "$dir/bench.sage"; done)
+    open=$(mid <<<"$open_runs")
     read -r warm answer <<<"$warm"
+    # every run's figure, column $2 of the runs in $3: record ID COLUMN RUNS WHAT
+    on="index of $((size / 1000000)) MB (synthetic corpus of $mb MB)"
+    record() {
+        local v
+        mapfile -t v < <(cut -d' ' -f"$2" <<<"$3")
+        fig add "$figs" "$1-${mb}mb" sage "${v[@]}" --unit ms --better lower --what "$4, $on"
+    }
+    record startup-ready-ms 1 "$warm_runs" "sage-searchd exec to ready (/readyz 200), verification stamp in place, page cache warm"
+    record startup-answer-ms 2 "$warm_runs" "sage-searchd exec to the first search answer (10 hits), stamp in place, page cache warm"
+    record startup-ready-cold-ms 1 "$cold" "sage-searchd exec to ready, stamp in place, index evicted from the page cache"
+    record startup-first-ms 1 "$first_runs" "sage-searchd exec to ready for a file never seen (stamp removed: full verification first)"
+    record startup-always-ms 1 "$always_runs" "sage-searchd exec to ready with --verify=always"
+    record verify-ms 1 "$verify_runs" "sage-indexer verify (process), warm"
+    record open-ms 1 "$open_runs" "sage-indexer info (open alone, process), warm"
     # shellcheck disable=SC2059
     printf "$fmt" "${mb}MB" "$((size / 1000000))MB" "$build_s" "$warm" "$answer" \
         "${cold% *}" "${first% *}" "${always% *}" "$verify" "$open"
