@@ -295,11 +295,21 @@ static int embed_done(struct build *b, const struct cli *c)
     return 0;
 }
 
+/* Where a shard's document or alias stands in the whole build's crawl
+ * order: [file, shard test within the file, JSONL line] (FORMAT.md §9.4). */
+static json_t *seq_of(const struct build *b, uint64_t line)
+{
+    return json_pack("[I, I, I]", (json_int_t)b->cur_job, (json_int_t)b->cur_member,
+                     (json_int_t)line);
+}
+
 /* Adds one extracted document: its record, then its chunks. ext_id is the
- * collection's own id (JSONL), or NULL. */
+ * collection's own id (JSONL), or NULL; line its JSONL line (0 for a file);
+ * content the hash of a file's bytes (NULL for JSONL). */
 static int add_document(struct build *b, const char *disp, const char *library, const char *path,
                         const char *ext_id, const char *fallback_title, struct extracted *x,
-                        size_t bytes, struct sage_err *err)
+                        size_t bytes, uint64_t line, const XXH128_hash_t *content,
+                        struct sage_err *err)
 {
     int rc;
     const char *title = x->title ? x->title : fallback_title;
@@ -318,6 +328,16 @@ static int add_document(struct build *b, const char *disp, const char *library, 
         json_object_set_new(doc, "ext_id", json_string(ext_id));
     if (doc && x->n_pages)
         json_object_set_new(doc, "pages", json_integer(x->n_pages));
+    if (doc && b->shard_n) {
+        /* what merge needs to order and dedupe documents as a whole build */
+        char hex[33] = "";
+        if (content)
+            snprintf(hex, sizeof(hex), "%016llx%016llx", (unsigned long long)content->high64,
+                     (unsigned long long)content->low64);
+        json_object_set_new(doc, "seq", seq_of(b, line));
+        if (content)
+            json_object_set_new(doc, "content", json_string(hex));
+    }
     if (!doc || json_array_append_new(b->s.doc_list, doc) < 0)
         return sage_err_set(err, SAGE_ENOMEM, "cannot record document '%s'", path);
     b->s.n_docs++;
@@ -358,6 +378,12 @@ static long dedupe(struct build *b, XXH128_hash_t h, const char *path)
             if (!al && doc)
                 json_object_set_new(doc, "aliases", al = json_array());
             json_array_append_new(al, json_string(path));
+            if (b->shard_n) {
+                json_t *as = json_object_get(doc, "alias_seq");
+                if (!as && doc)
+                    json_object_set_new(doc, "alias_seq", as = json_array());
+                json_array_append_new(as, seq_of(b, 0));
+            }
             return (long)b->seen[j].doc - 1;
         }
         j = (j + 1) & (b->cap_seen - 1);
@@ -409,7 +435,7 @@ static int add_jsonl(struct build *b, const char *path, const char *rel, const c
                     rc = extracted_set_title(&x, title, strlen(title), &err);
                 if (rc == 0)
                     rc = add_document(b, where, library, docpath, ids, ids, &x, (size_t)(le - p),
-                                      &err);
+                                      line_no, NULL, &err);
                 extracted_release(&x);
                 sage_free(docpath);
                 if (rc < 0) {
@@ -480,6 +506,7 @@ struct unit {
     char *reason;               /* owned: skip/fail reason, or the OCR note */
     struct extracted x;         /* U_DOC */
     XXH128_hash_t hash;         /* U_DOC: of the source bytes, for dedupe */
+    uint32_t member;            /* shard tests of its file before its own (seq_of) */
     uint8_t *data;              /* U_JSONL: the file (owned) */
     size_t len;
 };
@@ -492,6 +519,7 @@ struct units {
 /* What extraction needs: read-only settings and a libmagic handle of its own
  * (libmagic handles are not shared between threads). */
 struct xctx {
+    uint32_t n_tests;           /* shard tests so far in this file (in_shard) */
     const struct build *b;
     magic_t magic;
     const char *library;
@@ -531,6 +559,8 @@ static void units_release(struct units *l)
 
 static int extract_bytes(struct xctx *c, const char *disp, const char *path, const uint8_t *data,
                          size_t len, unsigned depth, struct archive_budget *budget);
+static int extract_member(struct xctx *c, const char *disp, const char *path,
+                          const uint8_t *data, size_t len);
 
 struct member_ctx {
     struct xctx *c;
@@ -661,10 +691,7 @@ static int extract_bytes(struct xctx *c, const char *disp, const char *path, con
 {
     const struct build *b = c->b;
     struct sage_err err = { 0 };
-    struct unit *u = NULL;
     int rc = 0;
-    const char *name = strrchr(path, '/');
-    name = name ? name + 1 : path;
 
     if (archive_detect(data, len)) {
         /* A dry run first, so an archive that breaks a limit or is broken
@@ -682,8 +709,29 @@ static int extract_bytes(struct xctx *c, const char *disp, const char *path, con
             return -1;
         return 0;
     }
+    /* every shard walks the same members in the same order, so this count
+     * places a unit the same way in all of them */
+    uint32_t member = c->n_tests++;
+    size_t first_unit = c->out->n;
     if (!in_shard(b, c->library, path))
         return 0;
+    rc = extract_member(c, disp, path, data, len);
+    for (size_t i = first_unit; i < c->out->n; i++)
+        c->out->u[i].member = member;
+    return rc;
+}
+
+/* extract_bytes of a file that is not an archive, in this shard. */
+static int extract_member(struct xctx *c, const char *disp, const char *path,
+                          const uint8_t *data, size_t len)
+{
+    const struct build *b = c->b;
+    struct sage_err err = { 0 };
+    struct unit *u = NULL;
+    int rc = 0;
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+
     /* The name is the hint and the content decides: a file whose extension
      * names a type we read is taken as that type when its bytes agree (a PDF
      * header, or NUL-free UTF-8 for the text formats); anything else, or a
@@ -793,7 +841,7 @@ static int commit_unit(struct build *b, const char *library, struct unit *u)
     }
     const char *name = strrchr(u->path, '/');
     int rc = add_document(b, u->disp, library, u->path, NULL, name ? name + 1 : u->path, &u->x,
-                          u->len, &err);
+                          u->len, 0, &u->hash, &err);
     if (rc == 0 && u->reason && b->report)
         json_object_set_new(json_array_get(b->report, json_array_size(b->report) - 1),
                             "needs_ocr", json_string(u->reason));
@@ -837,7 +885,7 @@ static void run_job(const struct build *b, magic_t magic, struct job *j)
 {
     uint8_t *data = NULL;
     const char *why = NULL;
-    struct xctx c = { b, magic, j->library, &j->units };
+    struct xctx c = { 0, b, magic, j->library, &j->units };
     int rr = read_file(j->path, b->max_file, &data, &j->len, &why);
     if (rr < 0) {
         if (!unit_add(&j->units, rr == -2 ? U_SKIP : U_FAIL, j->path, why))
@@ -894,9 +942,12 @@ static void commit_oldest(struct pool *p)
     while (!j->done)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    for (size_t i = 0; i < j->units.n && !p->failed; i++)
+    for (size_t i = 0; i < j->units.n && !p->failed; i++) {
+        p->b->cur_job = p->head;
+        p->b->cur_member = j->units.u[i].member;
         if (commit_unit(p->b, j->library, &j->units.u[i]) < 0)
             p->failed = 1;
+    }
     progress_step(&p->b->prog, j->len);
     pthread_mutex_lock(&p->mu);
     p->held -= j->len;
