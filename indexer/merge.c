@@ -199,7 +199,7 @@ static json_t *at(json_t *rec, const char *key, const char *sub)
     return sub ? json_object_get(v, sub) : v;
 }
 
-/* Settings that must be equal in every input for the merged file to be one
+/* Settings that must be equal in every input (after check_set) for the merged file to be one
  * index: format, analysis, chunking, embedding. Shards of one set must
  * also come from the same sources with the same options. */
 static int check_compatible(const struct merge *m)
@@ -232,11 +232,6 @@ static int check_compatible(const struct merge *m)
     const struct input *a = &m->in[0];
     for (int k = 1; k < m->n_in; k++) {
         const struct input *b = &m->in[k];
-        if (!!a->shard_n != !!b->shard_n) {
-            merge_error("'%s' is a shard and '%s' is not: merge a set of shards, or whole "
-                        "indexes", a->shard_n ? a->path : b->path, a->shard_n ? b->path : a->path);
-            return -1;
-        }
         for (size_t i = 0; i < sizeof(same) / sizeof(*same); i++) {
             json_t *va = at(a->rec, same[i].key, same[i].sub),
                    *vb = at(b->rec, same[i].key, same[i].sub);
@@ -270,6 +265,13 @@ static int check_set(const struct merge *m, int partial)
 {
     uint64_t n = m->in[0].shard_n;
     int have = 0;
+    for (int k = 1; k < m->n_in; k++)
+        if (!n != !m->in[k].shard_n) {
+            merge_error("'%s' is a shard and '%s' is not: merge a set of shards, or whole "
+                        "indexes", n ? m->in[0].path : m->in[k].path,
+                        n ? m->in[k].path : m->in[0].path);
+            return -1;
+        }
     if (!n)
         return 0;
     for (int k = 0; k < m->n_in; k++) {
@@ -328,16 +330,24 @@ static struct input *next_input(struct merge *m)
 static int add_aliases(json_t *to, struct input *in)
 {
     json_t *al = json_object_get(to, "aliases"), *as = json_object_get(to, "alias_seq");
-    if (!al) {
+    json_t *more = json_object_get(in->cur, "aliases"), *more_seq;
+    if (!al)
         json_object_set_new(to, "aliases", al = json_array());
+    if (!as)
         json_object_set_new(to, "alias_seq", as = json_array());
-    }
     if (!al || !as || json_array_append(al, json_object_get(in->cur, "path")) < 0 ||
-        json_array_append(as, json_object_get(in->cur, "seq")) < 0 ||
-        json_array_extend(al, json_object_get(in->cur, "aliases")) < 0 ||
-        json_array_extend(as, json_object_get(in->cur, "alias_seq")) < 0)
+        json_array_append(as, json_object_get(in->cur, "seq")) < 0)
         return -1;
-    return 0;
+    if (!more)
+        return 0;
+    more_seq = json_object_get(in->cur, "alias_seq");
+    if (!json_is_array(more) || !json_is_array(more_seq) ||
+        json_array_size(more) != json_array_size(more_seq)) {
+        merge_error("'%s': document %llu has aliases without crawl positions", in->path,
+                    (unsigned long long)(in->next - 1));
+        return -1;
+    }
+    return json_array_extend(al, more) < 0 || json_array_extend(as, more_seq) < 0 ? -1 : 0;
 }
 
 struct alias {
@@ -400,8 +410,10 @@ static int take_document(struct merge *m, struct input *in)
         json_t *was = json_object_get(m->seen, content);
         if (was) {
             m->n_dupes++;
-            return add_aliases(json_array_get(m->s.doc_list, (size_t)json_integer_value(was)),
-                               in);
+            if (add_aliases(json_array_get(m->s.doc_list, (size_t)json_integer_value(was)),
+                            in) < 0)
+                goto nomem;
+            return 0;
         }
         if (json_object_set_new(m->seen, content, json_integer(id)) < 0)
             goto nomem;
@@ -565,7 +577,7 @@ static json_t *merged_record(const struct merge *m, const struct cli *c)
                                            : json_null());
     json_object_set_new(rec, "merged_from", json_integer(m->n_in));
     if (json_is_object(opts)) {
-        json_object_del(opts, "shard");
+        json_object_set_new(opts, "shard", json_null());    /* as a whole build has it */
         json_object_set_new(opts, "zstd_level", json_integer(c->v[OPT_ZSTD_LEVEL].num));
     }
     static const char *const summed[] = { "skipped", "failed", "duplicates", "needs_ocr",
@@ -625,7 +637,7 @@ int cmd_merge(struct cli *c)
             goto out;
     }
     m.sharded = m.in[0].shard_n != 0;
-    if (check_compatible(&m) < 0 || check_set(&m, (int)c->v[OPT_PARTIAL].num) < 0)
+    if (check_set(&m, (int)c->v[OPT_PARTIAL].num) < 0 || check_compatible(&m) < 0)
         goto out;
     json_t *tk = json_object_get(m.in[0].rec, "tokenizer");
     sink_tokenizer(&tok, tk ? json_string_value(json_object_get(tk, "stemmer")) : "english",
