@@ -175,7 +175,7 @@ t_ok 'the merged file publishes, fetches and is served by sage-searchd' '
     jq -e ".generation == 1 and .build.counts.documents > 300" pub/docs.latest.json &&
     mkdir ix && "$SAGE_TOP/scripts/fetch-index" pub ix --name docs --no-wait &&
     sd_start sd ix && sd_expect 200 r.json "/v1/search?q=tapir+bundled&k=20" &&
-    jq -e "[.results[] | .path] | map(select(startswith(\"bundle.tar.gz!/\"))) | length > 5" r.json &&
+    jq -e ".total == 12 and ([.hits[].path | select(startswith(\"bundle.tar.gz!/\"))] | length) == 12" r.json &&
     sd_stop'
 
 t_done
