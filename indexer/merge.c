@@ -639,6 +639,10 @@ int cmd_merge(struct cli *c)
     m.sharded = m.in[0].shard_n != 0;
     if (check_set(&m, (int)c->v[OPT_PARTIAL].num) < 0 || check_compatible(&m) < 0)
         goto out;
+    if (c->v[OPT_HNSW].num && !m.in[0].has_vecs) {
+        merge_error("--hnsw: '%s' has no vectors to build a graph of", m.in[0].path);
+        goto out;
+    }
     json_t *tk = json_object_get(m.in[0].rec, "tokenizer");
     sink_tokenizer(&tok, tk ? json_string_value(json_object_get(tk, "stemmer")) : "english",
                    tk ? str_at(tk, "stopwords") : "none");

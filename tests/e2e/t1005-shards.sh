@@ -145,7 +145,9 @@ t_ok 'a shard analysed otherwise, or a whole index among shards: refused' '
     grep -q "differ in their chunk size" err &&
     sage-indexer build -q --out whole.sage "$S" &&
     refused sage-indexer merge -q --out m.sage "$W/s.0.sage" whole.sage &&
-    grep -q "is a shard and .*whole.sage. is not" err'
+    grep -q "is a shard and .*whole.sage. is not" err &&
+    refused sage-indexer merge -q --hnsw --out m.sage "$W/s.0.sage" "$W/s.1.sage" "$W/s.2.sage" &&
+    grep -q -- "--hnsw: .* has no vectors" err'
 
 t_ok 'a damaged shard is refused by name' '
     cp "$W/s.1.sage" bad.sage && printf "\x55" | dd of=bad.sage bs=1 seek=9000 conv=notrunc 2>/dev/null &&
