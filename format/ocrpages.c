@@ -249,6 +249,24 @@ int sage_ocrpages_find(const struct sage_ocrpages *p, const uint8_t hash[16], co
     return 1;
 }
 
+int sage_ocrpages_page(const struct sage_ocrpages *p, uint64_t i, const uint8_t **hash,
+                       const char **engine, const char **text, size_t *len,
+                       struct sage_err *err)
+{
+    const uint8_t *rec;
+    size_t n;
+    if (i >= p->n)
+        return sage_err_set(err, SAGE_EINVAL, "no OCR page %llu of %llu", (unsigned long long)i,
+                            (unsigned long long)p->n);
+    if (page_at(p, i, &rec, &n) < 0)    /* open checked every record */
+        return sage_err_set(err, SAGE_ECORRUPT, "OCR page %llu unreadable", (unsigned long long)i);
+    *hash = rec;
+    *engine = p->engines[sage_le32(rec + 16)];
+    *text = (const char *)rec + PAGE_HEAD;
+    *len = n - PAGE_HEAD;
+    return 0;
+}
+
 int sage_ocrpages_digests(const struct sage_ocrpages *p, const char *engine, uint8_t **out,
                           size_t *n, struct sage_err *err)
 {

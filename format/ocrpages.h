@@ -61,6 +61,12 @@ void sage_ocrpages_release(struct sage_ocrpages *p);
  * inside p (not NUL-terminated), or 0 when p has none. */
 int sage_ocrpages_find(const struct sage_ocrpages *p, const uint8_t hash[16], const char *engine,
                        const char **text, size_t *len);
+/* Page i (0 .. n-1, in digest then engine order): its digest, the engine
+ * that read it (a string inside p) and its text as (*text, *len) inside p.
+ * -SAGE_EINVAL for i out of range. Lets a merge copy every page. */
+int sage_ocrpages_page(const struct sage_ocrpages *p, uint64_t i, const uint8_t **hash,
+                       const char **engine, const char **text, size_t *len,
+                       struct sage_err *err);
 /* The digests of the pages engine read, sorted, as one array of 16-byte
  * values (sage_free); *n = 0 and *out = NULL when there are none. */
 int sage_ocrpages_digests(const struct sage_ocrpages *p, const char *engine, uint8_t **out,

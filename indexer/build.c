@@ -43,6 +43,7 @@
 #include "stamp.h"
 #include "tmpfile.h"
 #include "vectors.h"
+#include "sink.h"
 #include "writer.h"
 #include "clock.h"
 
@@ -54,20 +55,14 @@ struct seen {
 };
 
 struct build {
-    struct sage_rectab_builder docs;
-    json_t *doc_list;           /* document records, encoded at the end (aliases) */
-    struct sage_chunkstore_builder text;
-    struct sage_chunkmeta_builder meta;     /* page and heading of each chunk */
-    struct sage_ixbuild *ix;
-    uint8_t *chunk_map;         /* u32 doc, u32 ordinal per chunk */
-    size_t chunk_map_len, chunk_map_cap;
+    struct sink s;              /* the index being written */
     struct chunk_opts chunking;
     struct archive_limits alim;
     struct pdf_limits plim;
     struct crawl_opts crawl;
     long long max_file;
     uint64_t shard_i, shard_n;  /* shard_n 0: no sharding */
-    uint64_t n_docs, n_bytes, n_skipped, n_failed, n_dupes, n_chunks, n_ocr;
+    uint64_t n_bytes, n_skipped, n_failed, n_dupes, n_ocr;
     uint64_t n_ocr_pages;       /* pages whose text came from OCR */
     uint64_t n_ocr_reused;      /* of those, pages whose text --reuse held */
     struct ocr_client *ocr;     /* --ocr-url: pages go to this server; NULL: local */
@@ -81,19 +76,11 @@ struct build {
     size_t n_seen, cap_seen;
     struct progress prog;
     int quiet;
-    char *scratch;              /* index text of one chunk */
-    size_t scratch_cap;
     /* embeddings (--embed-url): each chunk's index text goes to the
      * embedder as it is committed, so the server works while we crawl */
     struct embedder *emb;       /* NULL: none, or given up (optional) */
     int emb_optional;
-    uint8_t *hashes;            /* XXH3-128 of each chunk's embedded text */
-    size_t hashes_cap;
-    int vec_fd;                 /* anonymous file of the rows: row i at i * dim * 4 */
-    unsigned emb_dim;           /* atomic until the embedder is done */
     uint64_t vec_got;           /* atomic: rows written by the embedder */
-    char spill_dir[PATH_MAX];   /* where temporary files go */
-    uint32_t emb_flags;         /* of the VECTORS section */
     json_t *emb_record;         /* the build record's "embedding" */
     struct sage_reader *prev;   /* --reuse: the previous index */
     struct sage_vectors prev_vecs;  /* its vectors, when their settings match */
@@ -101,15 +88,17 @@ struct build {
     size_t prev_mask;
     uint64_t n_reused, n_embedded;  /* vectors taken from --reuse, and sent to the server */
     struct sage_err emb_err;    /* the first embedding failure */
-    struct sage_hnsw_graph *graph;  /* --hnsw: built once the vectors are all in */
-    double hnsw_ms;             /* the time it took (log and report, not the index) */
+    /* --shard: each document records where the whole build would put it
+     * (FORMAT.md §9.4 "seq"), so merge can restore that order */
+    uint64_t cur_job;           /* the file being committed, in crawl order */
+    uint32_t cur_member;        /* its unit's place among the file's shard tests */
 };
 
 /* The text of each page read by OCR, written to the index for the next
  * build's --reuse; extraction threads add to it. */
 struct ocr_out {
     pthread_mutex_t lock;
-    struct sage_ocrpages_builder pages;
+    struct sage_ocrpages_builder *pages;
 };
 
 static void report(struct build *b, const char *path, const char *status, const char *reason,
@@ -184,34 +173,17 @@ static int64_t reusable(const struct build *b, const uint8_t *hash)
     return -1;
 }
 
-/* Writes row id of the vectors to their file (from the embedder's thread
- * or, for a reused row, the committing one: distinct offsets). */
-static int put_row(const struct build *b, uint64_t id, const float *v, struct sage_err *err)
-{
-    unsigned dim = __atomic_load_n(&b->emb_dim, __ATOMIC_ACQUIRE);
-    size_t n = (size_t)dim * sizeof(*v);
-    for (size_t done = 0; done < n;) {
-        ssize_t k = pwrite(b->vec_fd, (const char *)v + done, n - done,
-                           (off_t)(id * n + done));
-        if (k <= 0)
-            return sage_err_sys(err, SAGE_EIO, "cannot write vectors to a temporary file in '%s'",
-                                b->spill_dir);
-        done += (size_t)k;
-    }
-    return 0;
-}
-
 /* The embedder's callback, on its I/O thread: rows go to their file as they
  * arrive, so memory does not grow with the corpus. */
 static int on_vector(void *ctx, uint64_t id, const float *vec, unsigned dim)
 {
     struct build *b = ctx;
     unsigned want = 0;
-    if (!__atomic_compare_exchange_n(&b->emb_dim, &want, dim, 0, __ATOMIC_ACQ_REL,
+    if (!__atomic_compare_exchange_n(&b->s.emb_dim, &want, dim, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE) && want != dim)
         return -SAGE_EREMOTE;
     struct sage_err err;
-    if (put_row(b, id, vec, &err) < 0) {
+    if (sink_put_row(&b->s, id, vec, &err) < 0) {
         sage_log(SAGE_LOG_ERROR, "%s", err.msg);
         return -SAGE_EIO;
     }
@@ -219,23 +191,24 @@ static int on_vector(void *ctx, uint64_t id, const float *vec, unsigned dim)
     return 0;
 }
 
-/* Hands chunk n_chunks's index text (in scratch) to the embedder and keeps
- * its hash (FORMAT.md §9.11). A failing server is remembered in emb_err:
- * with --embeddings=optional the embedder is dropped and the build goes on
+/* Hands chunk id's index text (in scratch) to the embedder and keeps its
+ * hash (FORMAT.md §9.11). A failing server is remembered in emb_err: with
+ * --embeddings=optional the embedder is dropped and the build goes on
  * lexical-only; otherwise the build fails once the crawl is done. Only
  * running out of memory fails the chunk. */
-static int embed_chunk(struct build *b, size_t len)
+static int embed_chunk(struct build *b, uint64_t id, size_t len)
 {
-    if (sage_grow((void **)&b->hashes, &b->hashes_cap, (b->n_chunks + 1) * 16, 1) < 0)
-        return sage_err_set(&b->emb_err, SAGE_ENOMEM, "cannot grow the chunk hashes");
-    XXH128_hash_t h = XXH3_128bits(b->scratch, len);
-    sage_put64(b->hashes + 16 * b->n_chunks, h.low64);
-    sage_put64(b->hashes + 16 * b->n_chunks + 8, h.high64);
+    uint8_t hash[16];
+    XXH128_hash_t h = XXH3_128bits(b->s.scratch, len);
+    sage_put64(hash, h.low64);
+    sage_put64(hash + 8, h.high64);
+    if (sink_set_hash(&b->s, id, hash, &b->emb_err) < 0)
+        return -SAGE_ENOMEM;
     struct sage_err err = { 0 };
-    int64_t row = reusable(b, b->hashes + 16 * b->n_chunks);
-    int rc = row >= 0 ? put_row(b, b->n_chunks, sage_vectors_row(&b->prev_vecs, (uint64_t)row),
-                                &err)
-                      : embed_add(b->emb, b->n_chunks, b->scratch, len, &err);
+    int64_t row = reusable(b, hash);
+    int rc = row >= 0 ? sink_put_row(&b->s, id, sage_vectors_row(&b->prev_vecs, (uint64_t)row),
+                                     &err)
+                      : embed_add(b->emb, id, b->s.scratch, len, &err);
     b->n_reused += row >= 0 && rc == 0;
     if (rc == -SAGE_ENOMEM)
         return rc;
@@ -261,22 +234,8 @@ static int on_chunk(void *ctx, const char *text, size_t len, const char *heading
 {
     struct doc_ctx *d = ctx;
     struct build *b = d->b;
-    uint8_t *rec = NULL, pair[8];
-    size_t rec_len = 0;
+    size_t n = 0;
     int rc = 0;
-    /* What is indexed: title and heading path, then the chunk's text, so a
-     * chunk deep in a document still matches the words of its context. */
-    size_t tl = d->title ? strlen(d->title) : 0, hl = heading ? strlen(heading) : 0;
-    size_t need = tl + hl + len + 3;
-    if (need > b->scratch_cap) {
-        char *s = sage_realloc(b->scratch, need);
-        if (!s)
-            return sage_err_set(d->err, SAGE_ENOMEM, "cannot allocate chunk text");
-        b->scratch = s;
-        b->scratch_cap = need;
-    }
-    int n = snprintf(b->scratch, need, "%s\n%s\n", d->title ? d->title : "", heading ? heading : "");
-    memcpy(b->scratch + n, text, len);
     json_t *j = json_pack("{s:I, s:I, s:I, s:s%, s:s?}", "doc", (json_int_t)d->doc,
                           "ordinal", (json_int_t)ordinal, "page", (json_int_t)page,
                           "text", text, len, "heading", heading);
@@ -284,31 +243,11 @@ static int on_chunk(void *ctx, const char *text, size_t len, const char *heading
         json_object_set_new(j, "source", json_string(source_names[source]));
     if (!j)
         return sage_err_set(d->err, SAGE_ENOMEM, "cannot encode chunk");
-    sage_put32(pair, d->doc);
-    sage_put32(pair + 4, ordinal);
-    if ((rc = sage_ixbuild_add(b->ix, b->scratch, (size_t)n + len, NULL, d->err)) < 0 ||
-        (rc = sage_mpjson_encode(j, &rec, &rec_len, d->err)) < 0 ||
-        (rc = sage_chunkstore_add(&b->text, rec, rec_len, d->err)) < 0 ||
-        (rc = sage_chunkmeta_add(&b->meta, page, heading, d->err)) < 0)
-        goto out;
-    if (b->chunk_map_len + 8 > b->chunk_map_cap) {
-        size_t cap = b->chunk_map_cap ? b->chunk_map_cap * 2 : 4096;
-        uint8_t *m = sage_realloc(b->chunk_map, cap);
-        if (!m) {
-            rc = sage_err_set(d->err, SAGE_ENOMEM, "cannot grow chunk table");
-            goto out;
-        }
-        b->chunk_map = m;
-        b->chunk_map_cap = cap;
-    }
-    memcpy(b->chunk_map + b->chunk_map_len, pair, 8);
-    b->chunk_map_len += 8;
-    if (b->emb && (rc = embed_chunk(b, (size_t)n + len)) < 0)
-        goto out;
-    b->n_chunks++;
-out:
+    if ((rc = sink_add_chunk(&b->s, d->doc, ordinal, j, d->title, heading, page, text, len, &n,
+                             d->err)) == 0 &&
+        b->emb)
+        rc = embed_chunk(b, b->s.n_chunks - 1, n);
     json_decref(j);
-    sage_free(rec);
     return rc;
 }
 
@@ -320,17 +259,17 @@ static int embed_done(struct build *b, const struct cli *c)
     if (!b->emb)
         return 0;
     if (!b->emb_err.code && embed_finish(b->emb, &b->emb_err) == 0 &&
-        b->vec_got + b->n_reused != b->n_chunks)
+        b->vec_got + b->n_reused != b->s.n_chunks)
         sage_err_set(&b->emb_err, SAGE_EREMOTE, "%llu vectors for %llu chunks",
                      (unsigned long long)(b->vec_got + b->n_reused),
-                     (unsigned long long)b->n_chunks);
+                     (unsigned long long)b->s.n_chunks);
     embed_get_stats(b->emb, &st);
     b->n_embedded = st.inputs;
     embed_free(b->emb);
     b->emb = NULL;
     if (b->emb_err.code) {
-        close(b->vec_fd);
-        b->vec_fd = -1;
+        close(b->s.vec_fd);
+        b->s.vec_fd = -1;
         if (!b->emb_optional) {
             sage_log(SAGE_LOG_ERROR, "no index written: embeddings failed: %s", b->emb_err.msg);
             return -1;
@@ -340,107 +279,73 @@ static int embed_done(struct build *b, const struct cli *c)
         return 0;
     }
     if (strcmp(c->v[OPT_EMBED_NORMALIZE].str, "yes") == 0)
-        b->emb_flags = SAGE_VECTORS_NORMALIZED;
+        b->s.emb_flags = SAGE_VECTORS_NORMALIZED;
     /* no request or retry counts: they vary from run to run, and the same
      * input must give the same file (they go to the log instead) */
     b->emb_record = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:I, s:I}", "status", "ok",
-        "model", c->v[OPT_EMBED_MODEL].str, "dim", (int)b->emb_dim,
+        "model", c->v[OPT_EMBED_MODEL].str, "dim", (int)b->s.emb_dim,
         "document_prefix", c->v[OPT_EMBED_DOC_PREFIX].str ? c->v[OPT_EMBED_DOC_PREFIX].str : "",
         "query_prefix", c->v[OPT_EMBED_QUERY_PREFIX].str ? c->v[OPT_EMBED_QUERY_PREFIX].str : "",
         "normalized", strcmp(c->v[OPT_EMBED_NORMALIZE].str, "yes") == 0,
         "embedded", (json_int_t)st.inputs, "reused", (json_int_t)b->n_reused);
     sage_log(SAGE_LOG_INFO, "embedded %llu chunks (dimension %u) in %llu requests, %llu retries; "
-             "%llu reused", (unsigned long long)st.inputs, b->emb_dim,
+             "%llu reused", (unsigned long long)st.inputs, b->s.emb_dim,
              (unsigned long long)st.http.requests, (unsigned long long)st.http.retries,
              (unsigned long long)b->n_reused);
     return 0;
 }
 
-/* --hnsw: builds the graph over the rows in the vector file (mapped, not
- * read into memory) and records its parameters in the embedding record.
- * The time it took goes to the log and the report, not to the index: the
- * file must not depend on it. */
-static int hnsw_build(struct build *b, const struct cli *c)
+/* Where a shard's document or alias stands in the whole build's crawl
+ * order: [file, shard test within the file, JSONL line] (FORMAT.md §9.4). */
+static json_t *seq_of(const struct build *b, uint64_t line)
 {
-    struct sage_err err = { 0 };
-    struct sage_hnsw_params p = { (uint32_t)c->v[OPT_HNSW_M].num,
-                                  (uint32_t)c->v[OPT_HNSW_EF_CONSTRUCTION].num,
-                                  (unsigned)c->v[OPT_HNSW_THREADS].num, 0 };
-    if (!c->v[OPT_HNSW].num || b->vec_fd < 0 || !b->emb_record || !b->n_chunks || !b->emb_dim)
-        return 0;   /* no vectors: no VECTORS section, and no graph */
-    size_t len = (size_t)b->n_chunks * b->emb_dim * sizeof(float);
-    void *rows = NULL;
-    double t0 = sage_now_ms();
-    if (p.threads == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        p.threads = cores > 0 ? (unsigned)cores : 1;
-    }
-    if ((rows = mmap(NULL, len, PROT_READ, MAP_SHARED, b->vec_fd, 0)) == MAP_FAILED) {
-        sage_log(SAGE_LOG_ERROR, "cannot map the vectors for the hnsw graph: %s", strerror(errno));
-        return -1;
-    }
-    int rc = sage_hnsw_build(&p, b->n_chunks, b->emb_dim, rows, b->emb_dim, &b->graph, &err);
-    munmap(rows, len);
-    if (rc < 0) {
-        sage_log(SAGE_LOG_ERROR, "cannot build the hnsw graph: %s", err.msg);
-        return -1;
-    }
-    json_object_set_new(b->emb_record, "hnsw",
-                        json_pack("{s:i, s:i, s:i}", "m", (int)p.m,
-                                  "ef_construction", (int)p.ef_construction,
-                                  "threads", (int)p.threads));
-    b->hnsw_ms = sage_now_ms() - t0;
-    sage_log(SAGE_LOG_INFO, "built the hnsw graph of %llu vectors (m %u, ef_construction %u, "
-             "%u threads) in %.1f s", (unsigned long long)b->n_chunks, p.m, p.ef_construction,
-             p.threads, b->hnsw_ms / 1e3);
-    return 0;
-}
-
-static int vector_row(void *ctx, uint64_t i, float *row, uint8_t hash[16])
-{
-    const struct build *b = ctx;
-    size_t n = (size_t)b->emb_dim * sizeof(*row);
-    for (size_t done = 0; done < n;) {
-        ssize_t k = pread(b->vec_fd, (char *)row + done, n - done, (off_t)(i * n + done));
-        if (k <= 0)
-            return -SAGE_EIO;
-        done += (size_t)k;
-    }
-    memcpy(hash, b->hashes + 16 * i, 16);
-    return 0;
+    return json_pack("[I, I, I]", (json_int_t)b->cur_job, (json_int_t)b->cur_member,
+                     (json_int_t)line);
 }
 
 /* Adds one extracted document: its record, then its chunks. ext_id is the
- * collection's own id (JSONL), or NULL. */
+ * collection's own id (JSONL), or NULL; line its JSONL line (0 for a file);
+ * content the hash of a file's bytes (NULL for JSONL). */
 static int add_document(struct build *b, const char *disp, const char *library, const char *path,
                         const char *ext_id, const char *fallback_title, struct extracted *x,
-                        size_t bytes, struct sage_err *err)
+                        size_t bytes, uint64_t line, const XXH128_hash_t *content,
+                        struct sage_err *err)
 {
     int rc;
     const char *title = x->title ? x->title : fallback_title;
-    uint64_t first = b->n_chunks;
-    struct doc_ctx d = { b, (uint32_t)b->n_docs, title, err };
-    if (b->n_docs >= UINT32_MAX - 1)
+    uint64_t first = b->s.n_chunks;
+    struct doc_ctx d = { b, (uint32_t)b->s.n_docs, title, err };
+    if (b->s.n_docs >= UINT32_MAX - 1)
         return sage_err_set(err, SAGE_ELIMIT, "more than %u documents", UINT32_MAX - 1);
     rc = chunk_document(x, &b->chunking, on_chunk, &d);
     if (rc != 0)
         return rc < 0 ? rc : sage_err_set(err, SAGE_ENOMEM, "cannot chunk '%s'", path);
-    json_t *doc = json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I}", "id", (json_int_t)b->n_docs,
+    json_t *doc = json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I}", "id", (json_int_t)b->s.n_docs,
                             "library", library, "path", path, "title", title,
                             "bytes", (json_int_t)bytes, "first_chunk", (json_int_t)first,
-                            "n_chunks", (json_int_t)(b->n_chunks - first));
+                            "n_chunks", (json_int_t)(b->s.n_chunks - first));
     if (doc && ext_id)
         json_object_set_new(doc, "ext_id", json_string(ext_id));
     if (doc && x->n_pages)
         json_object_set_new(doc, "pages", json_integer(x->n_pages));
-    if (!doc || json_array_append_new(b->doc_list, doc) < 0)
+    if (doc && b->shard_n) {
+        /* what merge needs to order and dedupe documents as a whole build */
+        char hex[33] = "";
+        if (content)
+            snprintf(hex, sizeof(hex), "%016llx%016llx", (unsigned long long)content->high64,
+                     (unsigned long long)content->low64);
+        json_object_set_new(doc, "seq", seq_of(b, line));
+        if (content)
+            json_object_set_new(doc, "content", json_string(hex));
+    }
+    if (!doc || json_array_append_new(b->s.doc_list, doc) < 0)
         return sage_err_set(err, SAGE_ENOMEM, "cannot record document '%s'", path);
-    b->n_docs++;
+    b->s.n_docs++;
     b->n_bytes += bytes;
-    report(b, disp, "indexed", NULL, b->n_chunks - first);
+    report(b, disp, "indexed", NULL, b->s.n_chunks - first);
     if (!b->quiet)
         sage_log(SAGE_LOG_DEBUG, "indexed '%s' (%s, %llu chunks)", disp, library,
-                 (unsigned long long)(b->n_chunks - first));
+                 (unsigned long long)(b->s.n_chunks - first));
     return 0;
 }
 
@@ -468,16 +373,22 @@ static long dedupe(struct build *b, XXH128_hash_t h, const char *path)
     size_t j = (size_t)h.low64 & (b->cap_seen - 1);
     while (b->seen[j].doc) {
         if (XXH128_isEqual(b->seen[j].hash, h)) {
-            json_t *doc = json_array_get(b->doc_list, b->seen[j].doc - 1);
+            json_t *doc = json_array_get(b->s.doc_list, b->seen[j].doc - 1);
             json_t *al = json_object_get(doc, "aliases");
             if (!al && doc)
                 json_object_set_new(doc, "aliases", al = json_array());
             json_array_append_new(al, json_string(path));
+            if (b->shard_n) {
+                json_t *as = json_object_get(doc, "alias_seq");
+                if (!as && doc)
+                    json_object_set_new(doc, "alias_seq", as = json_array());
+                json_array_append_new(as, seq_of(b, 0));
+            }
             return (long)b->seen[j].doc - 1;
         }
         j = (j + 1) & (b->cap_seen - 1);
     }
-    b->seen[j] = (struct seen){ h, (uint32_t)b->n_docs + 1 };
+    b->seen[j] = (struct seen){ h, (uint32_t)b->s.n_docs + 1 };
     b->n_seen++;
     return -1;
 }
@@ -524,7 +435,7 @@ static int add_jsonl(struct build *b, const char *path, const char *rel, const c
                     rc = extracted_set_title(&x, title, strlen(title), &err);
                 if (rc == 0)
                     rc = add_document(b, where, library, docpath, ids, ids, &x, (size_t)(le - p),
-                                      &err);
+                                      line_no, NULL, &err);
                 extracted_release(&x);
                 sage_free(docpath);
                 if (rc < 0) {
@@ -595,6 +506,7 @@ struct unit {
     char *reason;               /* owned: skip/fail reason, or the OCR note */
     struct extracted x;         /* U_DOC */
     XXH128_hash_t hash;         /* U_DOC: of the source bytes, for dedupe */
+    uint32_t member;            /* shard tests of its file before its own (seq_of) */
     uint8_t *data;              /* U_JSONL: the file (owned) */
     size_t len;
 };
@@ -607,6 +519,7 @@ struct units {
 /* What extraction needs: read-only settings and a libmagic handle of its own
  * (libmagic handles are not shared between threads). */
 struct xctx {
+    uint32_t n_tests;           /* shard tests so far in this file (in_shard) */
     const struct build *b;
     magic_t magic;
     const char *library;
@@ -646,6 +559,8 @@ static void units_release(struct units *l)
 
 static int extract_bytes(struct xctx *c, const char *disp, const char *path, const uint8_t *data,
                          size_t len, unsigned depth, struct archive_budget *budget);
+static int extract_member(struct xctx *c, const char *disp, const char *path,
+                          const uint8_t *data, size_t len);
 
 struct member_ctx {
     struct xctx *c;
@@ -757,7 +672,7 @@ static int ocr_resolve(const struct build *b, struct extracted *x, char *why, si
         }
         if (rc == 0) {
             pthread_mutex_lock(&b->ocr_out->lock);
-            rc = sage_ocrpages_add(&b->ocr_out->pages, q->hash, b->ocr_engine, text, len, err);
+            rc = sage_ocrpages_add(b->ocr_out->pages, q->hash, b->ocr_engine, text, len, err);
             pthread_mutex_unlock(&b->ocr_out->lock);
         }
         sage_free(owned);
@@ -776,10 +691,7 @@ static int extract_bytes(struct xctx *c, const char *disp, const char *path, con
 {
     const struct build *b = c->b;
     struct sage_err err = { 0 };
-    struct unit *u = NULL;
     int rc = 0;
-    const char *name = strrchr(path, '/');
-    name = name ? name + 1 : path;
 
     if (archive_detect(data, len)) {
         /* A dry run first, so an archive that breaks a limit or is broken
@@ -797,8 +709,29 @@ static int extract_bytes(struct xctx *c, const char *disp, const char *path, con
             return -1;
         return 0;
     }
+    /* every shard walks the same members in the same order, so this count
+     * places a unit the same way in all of them */
+    uint32_t member = c->n_tests++;
+    size_t first_unit = c->out->n;
     if (!in_shard(b, c->library, path))
         return 0;
+    rc = extract_member(c, disp, path, data, len);
+    for (size_t i = first_unit; i < c->out->n; i++)
+        c->out->u[i].member = member;
+    return rc;
+}
+
+/* extract_bytes of a file that is not an archive, in this shard. */
+static int extract_member(struct xctx *c, const char *disp, const char *path,
+                          const uint8_t *data, size_t len)
+{
+    const struct build *b = c->b;
+    struct sage_err err = { 0 };
+    struct unit *u = NULL;
+    int rc = 0;
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+
     /* The name is the hint and the content decides: a file whose extension
      * names a type we read is taken as that type when its bytes agree (a PDF
      * header, or NUL-free UTF-8 for the text formats); anything else, or a
@@ -908,7 +841,7 @@ static int commit_unit(struct build *b, const char *library, struct unit *u)
     }
     const char *name = strrchr(u->path, '/');
     int rc = add_document(b, u->disp, library, u->path, NULL, name ? name + 1 : u->path, &u->x,
-                          u->len, &err);
+                          u->len, 0, &u->hash, &err);
     if (rc == 0 && u->reason && b->report)
         json_object_set_new(json_array_get(b->report, json_array_size(b->report) - 1),
                             "needs_ocr", json_string(u->reason));
@@ -952,7 +885,7 @@ static void run_job(const struct build *b, magic_t magic, struct job *j)
 {
     uint8_t *data = NULL;
     const char *why = NULL;
-    struct xctx c = { b, magic, j->library, &j->units };
+    struct xctx c = { 0, b, magic, j->library, &j->units };
     int rr = read_file(j->path, b->max_file, &data, &j->len, &why);
     if (rr < 0) {
         if (!unit_add(&j->units, rr == -2 ? U_SKIP : U_FAIL, j->path, why))
@@ -1009,9 +942,12 @@ static void commit_oldest(struct pool *p)
     while (!j->done)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    for (size_t i = 0; i < j->units.n && !p->failed; i++)
+    for (size_t i = 0; i < j->units.n && !p->failed; i++) {
+        p->b->cur_job = p->head;
+        p->b->cur_member = j->units.u[i].member;
         if (commit_unit(p->b, j->library, &j->units.u[i]) < 0)
             p->failed = 1;
+    }
     progress_step(&p->b->prog, j->len);
     pthread_mutex_lock(&p->mu);
     p->held -= j->len;
@@ -1156,89 +1092,6 @@ static void count_skip(void *ctx, const char *path, enum crawl_skip_kind kind, c
     (void)ctx, (void)path, (void)kind, (void)reason;
 }
 
-/* Creates the directories leading to path, like mkdir -p of its dirname. */
-static int make_parent_dirs(const char *path)
-{
-    char *p = sage_strdup(path);
-    int rc = 0;
-    if (!p)
-        return -1;
-    for (char *s = strchr(p + 1, '/'); s && rc == 0; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-            sage_log(SAGE_LOG_ERROR, "cannot create directory '%s': %s", p, strerror(errno));
-            rc = -1;
-        }
-        *s = '/';
-    }
-    sage_free(p);
-    return rc;
-}
-
-/* Encodes a record table and writes it as one zstd section. */
-static int put_table(struct sage_writer *w, uint32_t kind, const struct sage_rectab_builder *t,
-                     struct sage_err *err)
-{
-    size_t n = sage_rectab_builder_size(t);
-    uint8_t *buf = sage_malloc(n);
-    if (!buf)
-        return sage_err_set(err, SAGE_ENOMEM, "cannot encode section %u", kind);
-    sage_rectab_builder_encode(t, buf);
-    int rc = sage_writer_add(w, kind, SAGE_CODEC_ZSTD, buf, n, err);
-    sage_free(buf);
-    return rc;
-}
-
-/* Encodes the document records (aliases included) into the DOCS table. */
-static int encode_docs(struct build *b, struct sage_err *err)
-{
-    size_t i;
-    json_t *doc;
-    json_array_foreach(b->doc_list, i, doc) {
-        uint8_t *rec = NULL;
-        size_t len = 0;
-        int rc = sage_mpjson_encode(doc, &rec, &len, err);
-        if (rc == 0)
-            rc = sage_rectab_builder_add(&b->docs, rec, len, err);
-        sage_free(rec);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int write_index(struct build *b, const char *out, const uint8_t *rec, size_t rec_len,
-                       int zstd_level, char *sha, struct sage_err *err)
-{
-    struct sage_writer *w = NULL;
-    struct sage_writer_opts wo = { .zstd_level = zstd_level };
-    uint8_t n8[8];
-    int rc;
-    sage_put64(n8, b->n_chunks);
-    if ((rc = encode_docs(b, err)) < 0 || (rc = sage_writer_open(out, &wo, &w, err)) < 0)
-        return rc;
-    if ((rc = sage_writer_add(w, SAGE_SECTION_BUILD, SAGE_CODEC_ZSTD, rec, rec_len, err)) < 0 ||
-        (rc = put_table(w, SAGE_SECTION_DOCS, &b->docs, err)) < 0 ||
-        (rc = sage_writer_begin(w, SAGE_SECTION_CHUNKS, SAGE_CODEC_RAW, err)) < 0 ||
-        (rc = sage_writer_write(w, n8, 8, err)) < 0 ||
-        (rc = sage_writer_write(w, b->chunk_map, b->chunk_map_len, err)) < 0 ||
-        (rc = sage_writer_end(w, err)) < 0 ||
-        (rc = sage_chunkstore_write(&b->text, w, err)) < 0 ||
-        (rc = sage_chunkmeta_write(&b->meta, w, err)) < 0 ||
-        (rc = sage_ocrpages_write(&b->ocr_out->pages, w, err)) < 0 ||
-        (b->vec_fd >= 0 && b->n_chunks &&
-         (rc = sage_vectors_write(w, b->n_chunks, b->emb_dim, b->emb_flags, vector_row, b,
-                                  err)) < 0) ||
-        (b->graph && (rc = sage_hnsw_write(w, b->graph, err)) < 0) ||
-        (rc = sage_ixbuild_write(b->ix, w, err)) < 0)
-        goto out;
-    sage_writer_set_counts(w, b->n_docs, b->n_chunks);
-    rc = sage_writer_commit(w, sha, err);
-out:
-    sage_writer_free(w);
-    return rc;
-}
-
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
@@ -1350,7 +1203,7 @@ static int reuse_ocr(struct build *b, const char *path)
         return 0;
     }
     /* an exec'd PDF child reads the digests from a file it inherits */
-    int fd = sage_tmpfile_open(b->spill_dir, &err);
+    int fd = sage_tmpfile_open(b->s.spill_dir, &err);
     size_t done = 0;
     while (fd >= 0 && done < 16 * n) {
         ssize_t k = write(fd, b->ocr_known + done, 16 * n - done);
@@ -1434,11 +1287,11 @@ static int embed_configure(struct build *b, const struct cli *c)
     b->emb_optional = strcmp(mode, "optional") == 0;
     if (c->v[OPT_REUSE].str && reuse_vectors(b, c->v[OPT_REUSE].str, &ec) < 0)
         return 1;
-    if ((b->vec_fd = sage_tmpfile_open(b->spill_dir, &err)) < 0) {
+    if ((b->s.vec_fd = sage_tmpfile_open(b->s.spill_dir, &err)) < 0) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
         return 1;
     }
-    b->emb_dim = ec.dim;    /* 0: the first vector's */
+    b->s.emb_dim = ec.dim;    /* 0: the first vector's */
     ec.on_vector = on_vector;
     ec.ctx = b;
     if (embed_new(&ec, &b->emb, &err) < 0) {
@@ -1490,41 +1343,12 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
         b->shard_i = i;
         b->shard_n = n;
     }
-    tok->stemmer = strcmp(stemmer, "none") == 0 ? NULL : stemmer;
-    if (strcmp(stop, "english") == 0) {
-        tok->stopwords = sage_stopwords_english;
-        tok->n_stopwords = sage_n_stopwords_english;
-    }
-    sage_chunkmeta_builder_init(&b->meta);
-    tok->cache_bits = 16;   /* 5 MiB: hits for ~95 % of the words of real docs */
-    /* postings past the limit spill next to the index unless --tmp-dir says
-     * otherwise: that file system must hold the index anyway, while /tmp is
-     * often memory (tmpfs), which would defeat the limit */
-    struct sage_ixbuild_opts ixo = { (size_t)c->v[OPT_MEMORY_LIMIT].num, c->v[OPT_TMP_DIR].str,
-                                     NULL };
-    if (ixo.tmp_dir) {
-        if (strlen(ixo.tmp_dir) >= sizeof(b->spill_dir))
-            return usage_error("%s", "--tmp-dir: path too long");
-        snprintf(b->spill_dir, sizeof(b->spill_dir), "%s", ixo.tmp_dir);
-    } else {
-        const char *o = c->v[OPT_OUT].str, *slash = strrchr(o, '/');
-        int n = slash ? (int)(slash - o) + (slash == o) : 1;   /* "/x" in "/", "x" in "." */
-        if ((size_t)n >= sizeof(b->spill_dir))
-            return usage_error("%s", "--out: path too long");
-        if (make_parent_dirs(o) < 0)
-            return 1;
-        snprintf(b->spill_dir, sizeof(b->spill_dir), "%.*s", n, slash ? o : ".");
-    }
-    if (ixo.memory_limit)
-        ixo.tmp_dir = b->spill_dir;
-    int rc = sage_ixbuild_new(tok, &ixo, &b->ix, &err);
-    /* under a memory limit the compressed chunk text spills too, past a
-     * quarter of it, to a temporary file of its own in the same place */
-    if (rc < 0 || sage_chunkstore_builder_init(&b->text, (int)c->v[OPT_ZSTD_LEVEL].num, &err) < 0 ||
-        (ixo.memory_limit &&
-         sage_chunkstore_builder_spill(&b->text, ixo.tmp_dir, ixo.memory_limit / 4, &err) < 0)) {
+    sink_tokenizer(tok, stemmer, stop);
+    int rc = sink_init(&b->s, c->v[OPT_OUT].str, tok, (size_t)c->v[OPT_MEMORY_LIMIT].num,
+                       c->v[OPT_TMP_DIR].str, (int)c->v[OPT_ZSTD_LEVEL].num, &err);
+    if (rc < 0) {
         fprintf(stderr, "sage-indexer build: %s\n", err.msg);
-        return err.code == SAGE_EINVAL ? 2 : 1;
+        return rc == -SAGE_EINVAL ? 2 : 1;
     }
     if ((rc = embed_configure(b, c)) != 0 || (rc = ocr_configure(b, c)) != 0)
         return rc;
@@ -1541,8 +1365,8 @@ static int configure(struct build *b, struct cli *c, struct sage_tokenizer_opts 
 static int write_report(struct build *b, const char *path, int status)
 {
     json_t *r = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:O}",
-                          "summary", "indexed", (json_int_t)b->n_docs,
-                          "chunks", (json_int_t)b->n_chunks, "skipped", (json_int_t)b->n_skipped,
+                          "summary", "indexed", (json_int_t)b->s.n_docs,
+                          "chunks", (json_int_t)b->s.n_chunks, "skipped", (json_int_t)b->n_skipped,
                           "failed", (json_int_t)b->n_failed, "duplicates", (json_int_t)b->n_dupes,
                           "needs_ocr", (json_int_t)b->n_ocr,
                           "ocr_pages", (json_int_t)b->n_ocr_pages,
@@ -1550,9 +1374,9 @@ static int write_report(struct build *b, const char *path, int status)
                           "embedded", (json_int_t)b->n_embedded, "reused", (json_int_t)b->n_reused,
                           "index_written", status == 0,
                           "files", b->report);
-    if (r && b->graph)
+    if (r && b->s.graph)
         json_object_set_new(json_object_get(r, "summary"), "hnsw_build_s",
-                            json_real(b->hnsw_ms / 1e3));
+                            json_real(b->s.hnsw_ms / 1e3));
     int rc = r ? json_dump_file(r, path, JSON_INDENT(1)) : -1;
     json_decref(r);
     if (rc < 0)
@@ -1564,11 +1388,10 @@ int cmd_build(struct cli *c)
 {
     double t_start = sage_now_ms(), t_crawled = 0, t_written = 0;
     struct ocr_out ocr_out;
-    struct build b = { .vec_fd = -1, .plim.ocr_known_fd = -1, .ocr_out = &ocr_out };
+    struct build b = { .s.vec_fd = -1, .s.text.fd = -1, .plim.ocr_known_fd = -1,
+                       .ocr_out = &ocr_out };
     struct sage_err err = { 0 };
     json_t *rec = NULL, *libs = json_array(), *sources = json_array();
-    uint8_t *rec_buf = NULL;
-    size_t rec_len = 0;
     char sha[65];
     int status = 1;
     const char *out = c->v[OPT_OUT].str, *report_path = c->v[OPT_REPORT].str;
@@ -1576,11 +1399,9 @@ int cmd_build(struct cli *c)
     struct pool pool = { 0 };
     int pool_started = 0;
 
-    sage_rectab_builder_init(&b.docs, 0);
-    sage_ocrpages_builder_init(&ocr_out.pages);
+    ocr_out.pages = &b.s.ocr;
     pthread_mutex_init(&ocr_out.lock, NULL);
     b.skipped = json_array();
-    b.doc_list = json_array();
     if (report_path)
         b.report = json_array();
     if ((status = configure(&b, c, &tok)) != 0)
@@ -1628,7 +1449,7 @@ int cmd_build(struct cli *c)
     if (pool_finish(&pool) < 0)
         goto out;
     progress_done(&b.prog);
-    if (embed_done(&b, c) < 0 || hnsw_build(&b, c) < 0)
+    if (embed_done(&b, c) < 0 || sink_hnsw(&b.s, c, b.emb_record) < 0)
         goto out;
     t_crawled = sage_now_ms();
     long long max_failures = c->v[OPT_MAX_FAILURES].num;
@@ -1637,7 +1458,7 @@ int cmd_build(struct cli *c)
                  (unsigned long long)b.n_failed, max_failures);
         goto out;
     }
-    if (make_parent_dirs(out) < 0)
+    if (sink_make_dirs(out) < 0)
         goto out;
     char fmt_version[16], shard_s[48];
     snprintf(fmt_version, sizeof(fmt_version), "%d.%d", SAGE_FORMAT_MAJOR, SAGE_FORMAT_MINOR);
@@ -1665,7 +1486,7 @@ int cmd_build(struct cli *c)
         "tokenizer", "stemmer", tok.stemmer, "stopwords", c->v[OPT_STOPWORDS].str,
                      "normalization", "nfkc-casefold-stripmarks",
         "bm25", "k1", 1.2, "b", 0.75,
-        "counts", "documents", (json_int_t)b.n_docs, "chunks", (json_int_t)b.n_chunks,
+        "counts", "documents", (json_int_t)b.s.n_docs, "chunks", (json_int_t)b.s.n_chunks,
                   "bytes", (json_int_t)b.n_bytes, "skipped", (json_int_t)b.n_skipped,
                   "failed", (json_int_t)b.n_failed, "duplicates", (json_int_t)b.n_dupes,
                   "needs_ocr", (json_int_t)b.n_ocr, "ocr_pages", (json_int_t)b.n_ocr_pages,
@@ -1674,25 +1495,17 @@ int cmd_build(struct cli *c)
         json_object_set_new(rec, "embedding", b.emb_record);
         b.emb_record = NULL;
     }
-    if (!rec || sage_mpjson_encode(rec, &rec_buf, &rec_len, &err) < 0 ||
-        write_index(&b, out, rec_buf, rec_len, (int)c->v[OPT_ZSTD_LEVEL].num, sha, &err) < 0) {
+    if (!rec || sink_write(&b.s, out, rec, sha, &err) < 0) {
         sage_log(SAGE_LOG_ERROR, "cannot build '%s': %s", out, err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
     t_written = sage_now_ms();
-    /* read back what was written, so the file starts out with a stamp and
-     * a searchd on this host serves it without verifying it again */
-    int vrc = sage_stamp_verify(out, &err);
-    if (vrc == -SAGE_ECORRUPT) {
-        sage_log(SAGE_LOG_ERROR, "'%s' does not read back as written: %s", out, err.msg);
+    if (sink_read_back(out) < 0)
         goto out;
-    }
-    if (vrc < 0)
-        sage_log(SAGE_LOG_WARN, "'%s' written but not stamped: %s", out, err.msg);
     sage_log(SAGE_LOG_INFO, "wrote '%s': %llu documents, %llu chunks, %.1f MB of text; "
              "%llu skipped, %llu failed, %llu duplicates, %llu pages OCRed (%llu reused), "
-             "%llu need OCR; sha256 %s", out, (unsigned long long)b.n_docs,
-             (unsigned long long)b.n_chunks, (double)b.n_bytes / 1e6,
+             "%llu need OCR; sha256 %s", out, (unsigned long long)b.s.n_docs,
+             (unsigned long long)b.s.n_chunks, (double)b.n_bytes / 1e6,
              (unsigned long long)b.n_skipped, (unsigned long long)b.n_failed,
              (unsigned long long)b.n_dupes, (unsigned long long)b.n_ocr_pages,
              (unsigned long long)b.n_ocr_reused, (unsigned long long)b.n_ocr, sha);
@@ -1705,34 +1518,22 @@ out:
         pool_finish(&pool);
     if (report_path && status != 2 && write_report(&b, report_path, status) < 0)
         status = 1;
-    sage_free(rec_buf);
     json_decref(rec);
     json_decref(libs);
     json_decref(sources);
     json_decref(b.skipped);
-    json_decref(b.doc_list);
     json_decref(b.report);
     sage_free(b.seen);
-    sage_rectab_builder_release(&b.docs);
-    sage_chunkstore_builder_release(&b.text);
-    sage_chunkmeta_builder_release(&b.meta);
     embed_free(b.emb);
-    sage_hnsw_graph_free(b.graph);
-    sage_free(b.hashes);
-    if (b.vec_fd >= 0)
-        close(b.vec_fd);
     json_decref(b.emb_record);
     sage_free(b.prev_slots);
     ocr_free(b.ocr);
-    sage_ocrpages_builder_release(&ocr_out.pages);
     pthread_mutex_destroy(&ocr_out.lock);
     sage_ocrpages_release(&b.prev_ocr);
     sage_free(b.ocr_known);
     if (b.plim.ocr_known_fd >= 0)
         close(b.plim.ocr_known_fd);
     sage_reader_close(b.prev);
-    sage_ixbuild_free(b.ix);
-    sage_free(b.chunk_map);
-    sage_free(b.scratch);
+    sink_release(&b.s);
     return status;
 }

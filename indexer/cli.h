@@ -10,7 +10,9 @@ enum cli_cmd {
     CMD_BUILD = 1u << 0,
     CMD_INFO = 1u << 1,
     CMD_VERIFY = 1u << 2,
-    CMD_QUERY = 1u << 3
+    CMD_QUERY = 1u << 3,
+    CMD_MERGE = 1u << 4,
+    CMD_WRITE = CMD_BUILD | CMD_MERGE   /* the commands that write an index */
 };
 
 /* Index of each option in the table (main.c), in the same order. */
@@ -27,7 +29,7 @@ enum cli_opt {
     OPT_EMBED_BATCH, OPT_EMBED_MAX_TOKENS, OPT_EMBED_CONCURRENCY, OPT_EMBED_TIMEOUT, OPT_EMBED_RETRIES,
     OPT_EMBED_RETRY_BUDGET, OPT_REUSE, OPT_HNSW, OPT_HNSW_M, OPT_HNSW_EF_CONSTRUCTION,
     OPT_HNSW_THREADS, OPT_OCR, OPT_OCR_URL, OPT_OCR_MODEL, OPT_OCR_KEY,
-    OPT_OCR_KEY_FILE, OPT_OCR_DPI, OPT_OCR_TIMEOUT, OPT_OCR_RETRIES, OPT__COUNT
+    OPT_OCR_KEY_FILE, OPT_OCR_DPI, OPT_OCR_TIMEOUT, OPT_OCR_RETRIES, OPT_PARTIAL, OPT__COUNT
 };
 
 struct cli {
@@ -41,5 +43,6 @@ int cmd_build(struct cli *c);
 int cmd_info(struct cli *c);
 int cmd_verify(struct cli *c);
 int cmd_query(struct cli *c);
+int cmd_merge(struct cli *c);
 
 #endif

@@ -10,7 +10,7 @@
 #include "log.h"
 
 static const struct sage_opt options[OPT__COUNT] = {
-    [OPT_OUT] = { "out", 'o', "SAGE_OUT", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "FILE",
+    [OPT_OUT] = { "out", 'o', "SAGE_OUT", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_WRITE, "FILE",
                   "index file to write (DIR/NAME.sage)" },
     [OPT_LIBRARY] = { "library", 'l', "SAGE_LIBRARY", SAGE_OPT_LIST, NULL, 0, 0, 0, CMD_BUILD,
                       "NAME=PATH", "index PATH as library NAME (repeatable)" },
@@ -30,7 +30,7 @@ static const struct sage_opt options[OPT__COUNT] = {
     [OPT_THREADS] = { "threads", 'j', "SAGE_THREADS", SAGE_OPT_INT, "0", 0, 256, 0, CMD_BUILD, "N",
                       "threads extracting files in parallel (0: one per core); the index "
                       "is the same for any N" },
-    [OPT_QUIET] = { "quiet", 'q', "SAGE_QUIET", SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_BUILD, NULL,
+    [OPT_QUIET] = { "quiet", 'q', "SAGE_QUIET", SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_WRITE, NULL,
                     "no progress and no per-file warnings" },
     [OPT_MAX_ENTRIES] = { "max-archive-entries", 0, "SAGE_MAX_ARCHIVE_ENTRIES", SAGE_OPT_INT,
                           "1000", 1, 1LL << 32, 0, CMD_BUILD, "N",
@@ -49,16 +49,16 @@ static const struct sage_opt options[OPT__COUNT] = {
     [OPT_MAX_FILE] = { "max-file-size", 0, "SAGE_MAX_FILE_SIZE", SAGE_OPT_SIZE, "100M", 1,
                        1LL << 40, 0, CMD_BUILD, "SIZE", "skip files larger than this" },
     [OPT_MEMORY_LIMIT] = { "memory-limit", 0, "SAGE_MEMORY_LIMIT", SAGE_OPT_SIZE, "256M", 0,
-                           1LL << 50, 0, CMD_BUILD, "SIZE",
+                           1LL << 50, 0, CMD_WRITE, "SIZE",
                            "postings held in memory before they are spilled to a temporary file "
                            "(0: no limit); the index is the same for any SIZE" },
-    [OPT_TMP_DIR] = { "tmp-dir", 0, "SAGE_TMP_DIR", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_BUILD, "DIR",
+    [OPT_TMP_DIR] = { "tmp-dir", 0, "SAGE_TMP_DIR", SAGE_OPT_STR, NULL, 0, 0, 0, CMD_WRITE, "DIR",
                       "where spilled postings go (default: the directory of --out)" },
     [OPT_BUILD_TIME] = { "build-time", 0, "SOURCE_DATE_EPOCH", SAGE_OPT_INT, NULL, 0,
-                         253402300799LL, 0, CMD_BUILD, "EPOCH",
+                         253402300799LL, 0, CMD_WRITE, "EPOCH",
                          "build time recorded in the index (none by default)" },
     [OPT_ZSTD_LEVEL] = { "zstd-level", 0, "SAGE_ZSTD_LEVEL", SAGE_OPT_INT, "3", 1, 19, 0,
-                         CMD_BUILD, "N", "zstd compression level" },
+                         CMD_WRITE, "N", "zstd compression level" },
     [OPT_CHUNK_SIZE] = { "chunk-size", 0, "SAGE_CHUNK_SIZE", SAGE_OPT_SIZE, "1000", 64, 1LL << 30,
                          0, CMD_BUILD, "BYTES", "target chunk size" },
     [OPT_CHUNK_OVERLAP] = { "chunk-overlap", 0, "SAGE_CHUNK_OVERLAP", SAGE_OPT_SIZE, "100", 0,
@@ -149,16 +149,16 @@ static const struct sage_opt options[OPT__COUNT] = {
                     "PREVIOUS.sage", "take from a previous index the vectors of chunks whose "
                     "text is unchanged (same embedding settings) and the OCR text of pages "
                     "whose image is unchanged (same OCR engine)" },
-    [OPT_HNSW] = { "hnsw", 0, "SAGE_HNSW", SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_BUILD, NULL,
+    [OPT_HNSW] = { "hnsw", 0, "SAGE_HNSW", SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_WRITE, NULL,
                    "also build an HNSW graph of the vectors for approximate search "
                    "(needs --embed-url)" },
-    [OPT_HNSW_M] = { "hnsw-m", 0, "SAGE_HNSW_M", SAGE_OPT_INT, "16", 2, 256, 0, CMD_BUILD, "N",
+    [OPT_HNSW_M] = { "hnsw-m", 0, "SAGE_HNSW_M", SAGE_OPT_INT, "16", 2, 256, 0, CMD_WRITE, "N",
                      "graph neighbours per node (2N on the bottom level)" },
     [OPT_HNSW_EF_CONSTRUCTION] = { "hnsw-ef-construction", 0, "SAGE_HNSW_EF_CONSTRUCTION",
-                                   SAGE_OPT_INT, "200", 1, 65536, 0, CMD_BUILD, "N",
+                                   SAGE_OPT_INT, "200", 1, 65536, 0, CMD_WRITE, "N",
                                    "candidates considered per insertion: better graph, slower build" },
     [OPT_HNSW_THREADS] = { "hnsw-threads", 0, "SAGE_HNSW_THREADS", SAGE_OPT_INT, "0", 0, 256, 0,
-                           CMD_BUILD, "N", "threads building the graph (0: one per core); "
+                           CMD_WRITE, "N", "threads building the graph (0: one per core); "
                            "only 1 gives the same file from the same input" },
     [OPT_OCR] = { "ocr", 0, "SAGE_OCR", SAGE_OPT_CHOICE, "on", 0, 0, 0, CMD_BUILD, "on|off",
                   "read PDF pages without a text layer: with --ocr-url's server, else tesseract" },
@@ -176,6 +176,9 @@ static const struct sage_opt options[OPT__COUNT] = {
                           3600000, 0, CMD_BUILD, "MS", "time the OCR server may take on one page" },
     [OPT_OCR_RETRIES] = { "ocr-retries", 0, "SAGE_OCR_RETRIES", SAGE_OPT_INT, "6", 1, 1000, 0,
                           CMD_BUILD, "N", "attempts per page (429, 5xx, timeouts, resets)" },
+    [OPT_PARTIAL] = { "partial", 0, NULL, SAGE_OPT_BOOL, NULL, 0, 1, 0, CMD_MERGE, NULL,
+                      "merge a set of shards with some missing (the index lacks their "
+                      "documents)" },
 };
 
 static const struct {
@@ -191,6 +194,8 @@ static const struct {
       "show version, sections, counts and the build record" },
     { "verify", CMD_VERIFY, cmd_verify, "verify FILE...",
       "check every checksum; exit 0 when valid, 1 with the reason" },
+    { "merge", CMD_MERGE, cmd_merge, "merge --out DIR/NAME.sage [--hnsw] SHARD.sage...",
+      "merge shards (build --shard I/N) or whole indexes into one index file" },
     { "query", CMD_QUERY, cmd_query,
       "query [-k N] [--library NAME] [--json] FILE QUERY...\n       sage-indexer query [-k N] --trec QUERIES.jsonl FILE",
       "search an index file offline" },

@@ -48,14 +48,38 @@ static void write_pages(const char *path, unsigned n, unsigned start)
     sage_ocrpages_builder_release(&b);
 }
 
+/* Writes every page of p, read back one by one (sage_ocrpages_page), to a
+ * new file: what a merge of indexes does. */
+static void copy_pages(const struct sage_ocrpages *p, const char *path)
+{
+    struct sage_writer_opts o = { .flags = SAGE_WRITE_NO_SYNC | SAGE_WRITE_NO_SHA256 };
+    struct sage_writer *w = NULL;
+    struct sage_ocrpages_builder b;
+    struct sage_err err = { 0 };
+    sage_ocrpages_builder_init(&b);
+    for (uint64_t i = p->n; i-- > 0;) {     /* backwards: the order must not matter */
+        const uint8_t *hash;
+        const char *engine, *text;
+        size_t len;
+        assert_int_equal(sage_ocrpages_page(p, i, &hash, &engine, &text, &len, &err), 0);
+        assert_int_equal(sage_ocrpages_add(&b, hash, engine, text, len, &err), 0);
+    }
+    assert_int_equal(sage_writer_open(path, &o, &w, &err), 0);
+    assert_int_equal(sage_ocrpages_write(&b, w, &err), 0);
+    assert_int_equal(sage_writer_commit(w, NULL, &err), 0);
+    sage_writer_free(w);
+    sage_ocrpages_builder_release(&b);
+}
+
 static void test_round_trip(void **state)
 {
     struct ut_scratch *s = *state;
-    char a[PATH_MAX], b[PATH_MAX];
+    char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX];
     struct sage_err err = { 0 };
     struct sage_reader *r = NULL;
     struct sage_ocrpages p;
     ut_path(a, sizeof(a), s->dir, "a.sage");
+    ut_path(c, sizeof(c), s->dir, "c.sage");
     ut_path(b, sizeof(b), s->dir, "b.sage");
     write_pages(a, 40, 0);
     write_pages(b, 40, 17);
@@ -90,6 +114,13 @@ static void test_round_trip(void **state)
     assert_int_equal(sage_ocrpages_digests(&p, "another engine", &d, &nd, &err), 0);
     assert_int_equal(nd, 0);
     assert_null(d);
+    copy_pages(&p, c);
+    ut_assert_same_file(a, c);
+    const uint8_t *hash;
+    const char *engine, *text;
+    size_t len;
+    assert_int_equal(sage_ocrpages_page(&p, p.n, &hash, &engine, &text, &len, &err),
+                     -SAGE_EINVAL);
     sage_ocrpages_release(&p);
     sage_reader_close(r);
 }
