@@ -13,9 +13,12 @@
  *   1.1  CHUNKS, CHUNK_TEXT, NORMS, POSTINGS and LEXICON: the inverted index.
  *   1.2  VECTORS: dense vectors of the chunks (written only with embeddings);
  *        CHUNK_META: pages and headings of the chunks, apart from their text;
- *        HNSW: a graph over the vectors for approximate search (optional). */
+ *        HNSW: a graph over the vectors for approximate search (optional);
+ *        OCR_PAGES: text read by OCR, by page image, for later builds.
+ *   1.3  DOCS seq, content and alias_seq in a shard's index, BUILD merged_from
+ *        in a merged one (sage-indexer build --shard, sage-indexer merge). */
 #define SAGE_FORMAT_MAJOR 1
-#define SAGE_FORMAT_MINOR 2
+#define SAGE_FORMAT_MINOR 3
 
 #define SAGE_MAGIC "\x89SAGE\r\n\x1a"   /* 8 bytes; catches text-mode copies */
 #define SAGE_MAGIC_LEN 8
