@@ -174,7 +174,7 @@ t_ok 'usage: no --out, no inputs' '
 t_ok 'the merged file publishes, fetches and is served by sage-searchd' '
     sage-indexer merge -q --out m.sage "$W/s.0.sage" "$W/s.1.sage" "$W/s.2.sage" &&
     "$SAGE_TOP/scripts/publish" m.sage pub --name docs >out &&
-    jq -e ".generation == 1 and .build.counts.documents > 300" pub/docs.latest.json &&
+    jq -e ".generation == 1 and .build.counts.documents > 300 and .build.merged_from == 3" pub/docs.latest.json &&
     mkdir ix && "$SAGE_TOP/scripts/fetch-index" pub ix --name docs --no-wait &&
     sd_start sd ix && sd_expect 200 r.json "/v1/search?q=tapir+bundled&k=20" &&
     jq -e ".total == 12 and ([.hits[].path | select(startswith(\"bundle.tar.gz!/\"))] | length) == 12" r.json &&
