@@ -43,3 +43,4 @@ part "searchd start-up" startup.sh SAGE_BENCH_STARTUP
 part "remote embedding client" embed-bench.sh
 part "dense search, exact" dense-bench.sh SAGE_BENCH_DENSE
 part "approximate dense search (HNSW)" hnsw-bench.sh SAGE_BENCH_HNSW
+part "scale: cost vs corpus size" scale-bench.sh SAGE_BENCH_SCALE
