@@ -176,14 +176,14 @@ def report(results, out):
         print()
         print("== queries, %s, BM25 top 10, one thread in process (Sphinx: SphinxQL over loopback);"
               " medians of the passes" % mode.upper())
-        print("%-7s %9s %9s %9s %9s %9s %9s %5s" % ("engine", "chunks", "q/s", "p50 ms", "p95 ms",
-                                                     "p99 ms", "CPU q/s", "reps"))
+        print("%-7s %9s %9s %9s %9s %9s %9s %5s %8s" % ("engine", "chunks", "q/s", "p50 ms",
+              "p95 ms", "p99 ms", "CPU q/s", "reps", "queries"))
         for d in res:
             q = d.get(key)
             if q:
-                print("%-7s %9d %9s %9s %9s %9s %9s %5d" % (
+                print("%-7s %9d %9s %9s %9s %9s %9s %5d %8s" % (
                     d["engine"], d["n"], f(q["qps"], 0), f(q["p50_ms"], 3), f(q["p95_ms"], 3),
-                    f(q["p99_ms"], 3), f(q.get("cpu_qps"), 0), q["reps"]))
+                    f(q["p99_ms"], 3), f(q.get("cpu_qps"), 0), q["reps"], q.get("queries")))
     ov = {d["engine"]: d["query"].get("call_overhead_ms") for d in res
           if d.get("query", {}).get("call_overhead_ms") is not None}
     if ov:

@@ -41,11 +41,13 @@
 # search_bench,net_bench} (make bench builds them). QUICK=1: N = 10000 100000,
 # else 10000 100000 1000000 3000000; SAGE_BENCH_SCALES (a list) overrides both.
 # SAGE_BENCH_REPS (3) query passes; SAGE_BENCH_SCALE_INDEX_REPS (3, QUICK 1)
-# index runs below 1M. SAGE_BENCH_SCALE_BUDGET (300): an engine whose indexing
+# index runs below 1M. SAGE_BENCH_SCALE_BUDGET (200): an engine whose indexing
 # time at the previous N, scaled linearly, exceeds it at the next N is skipped
-# there and above, with the reason recorded; SAGE_BENCH_SCALE_QUERY_BUDGET (60)
-# bounds the passes of one engine, mode and N the same way (fewer passes, or
-# none). SAGE_BENCH_SCALE_MODES ("or and"). The corpora are generated once into
+# there and above, with the reason recorded; SAGE_BENCH_SCALE_QUERY_BUDGET (20)
+# bounds the query seconds of one engine, mode and N the same way: fewer
+# passes, then one pass over the first queries of the (shuffled) file, at
+# least 50 ("queries" in the JSON says how many), or none, recorded as
+# skipped. SAGE_BENCH_SCALE_MODES ("or and"). The corpora are generated once into
 # $SAGE_BUILD/bench/scale/corpus-N (seed SAGE_BENCH_SCALE_SEED, default 1) and
 # again when the model or gen_corpus changes; indexes go to a scratch directory
 # removed at exit. Missing peers are installed with apt-get. Sphinx's searchd
@@ -64,8 +66,8 @@ else
     SCALES=${SAGE_BENCH_SCALES:-10000 100000 1000000 3000000}
     IREPS=${SAGE_BENCH_SCALE_INDEX_REPS:-3}
 fi
-BUDGET=${SAGE_BENCH_SCALE_BUDGET:-300}
-QBUDGET=${SAGE_BENCH_SCALE_QUERY_BUDGET:-60}
+BUDGET=${SAGE_BENCH_SCALE_BUDGET:-200}
+QBUDGET=${SAGE_BENCH_SCALE_QUERY_BUDGET:-20}
 MODES=${SAGE_BENCH_SCALE_MODES:-or and}
 SEED=${SAGE_BENCH_SCALE_SEED:-1}
 N_QUERIES=500
@@ -268,10 +270,10 @@ free_port() {
 }
 
 # ---- queries ----
-# query_run ENGINE MODE PASSES IX DIR: PASSES timed passes after a warm-up,
+# query_run ENGINE MODE PASSES IX QUERIES: PASSES timed passes after a warm-up,
 # one JSON line each on stdout.
 query_run() {
-    local e=$1 mode=$2 passes=$3 ix=$4 q=$5/queries.txt i
+    local e=$1 mode=$2 passes=$3 ix=$4 q=$5 i
     case $e in
         sage) "$sbench" run "$ix" "$q" "$mode" "$passes" ;;
         fts5) "$PY" "$helper" fts5-run "$ix" "$scratch/stopwords.txt" "$q" "$mode" "$passes" ;;
@@ -365,26 +367,38 @@ for n in "${scales[@]}"; do
 
         [[ $e == sphinx ]] && sphinx_start
         for mode in "${modes[@]}"; do
-            passes=$REPS
+            passes=$REPS nq=$N_QUERIES qfile=$dir/queries.txt
             prev=${last_pass[$e-$mode]:-}
             if [[ -n $prev ]]; then
+                # the seconds of one query at the previous N, scaled linearly:
+                # as many passes as fit the budget with the warm-up, or, when
+                # not even one does, the first queries of the file (in random
+                # order) that do, or none below 50
                 read -r pn ps <<<"$prev"
-                proj=$(awk -v t="$ps" -v a="$pn" -v b="$n" 'BEGIN { printf "%.1f", t * b / a }')
-                fit=$(awk -v t="$proj" -v q="$QBUDGET" 'BEGIN { printf "%d", (t > 0 ? q / t - 1 : 1e6) }')
-                if ((fit < 1)); then
-                    skip "$e" "$n" "query $mode" "a pass projected $proj s from $pn (x2 with the warm-up) > budget $QBUDGET s"
+                read -r passes nq proj < <(awk -v t="$ps" -v a="$pn" -v b="$n" -v q="$QBUDGET" \
+                    -v r="$REPS" -v m="$N_QUERIES" 'BEGIN {
+                        t = t * b / a; p = t * m
+                        f = p > 0 ? int(q / p) - 1 : r
+                        if (f >= 1) print (f < r ? f : r), m, p
+                        else print 1, int(q / (2 * t)), p }')
+                if ((nq < 50)); then
+                    skip "$e" "$n" "query $mode" "a pass projected $(printf %.0f "$proj") s from $pn; 50 queries twice > budget $QBUDGET s"
                     continue
                 fi
-                ((fit < passes)) && passes=$fit
+                if ((nq < N_QUERIES)); then
+                    head -n "$nq" "$dir/queries.txt" >"$scratch/queries.txt"
+                    qfile=$scratch/queries.txt
+                fi
             fi
-            say "querying $e at $n, $mode: a warm-up pass and $passes"
+            say "querying $e at $n, $mode: $nq queries, a warm-up pass and $passes"
             t0=$(now)
-            query_run "$e" "$mode" "$passes" "$ix" "$dir" >"$scratch/q.out" ||
+            query_run "$e" "$mode" "$passes" "$ix" "$qfile" >"$scratch/q.out" ||
                 die "$e queries failed at $n ($mode)"
             secs=$(since "$t0")
             stage "query $mode" "$e" "$n" "$secs"
-            jq -c --argjson n "$n" '{kind: "query", n: $n} + .' "$scratch/q.out" | tee -a "$results" >&2
-            last_pass[$e-$mode]="$n $(awk -v t="$secs" -v p="$passes" 'BEGIN { printf "%.3f", t / (p + 1) }')"
+            jq -c --argjson n "$n" --argjson nq "$nq" '{kind: "query", n: $n} + . + {queries: $nq}' \
+                "$scratch/q.out" | tee -a "$results" >&2
+            last_pass[$e-$mode]="$n $(awk -v t="$secs" -v p="$passes" -v q="$nq" 'BEGIN { printf "%.6f", t / (p + 1) / q }')"
         done
         [[ $e == sphinx ]] && sphinx_stop
         rm -rf "$ix" "$ix.sha256"
