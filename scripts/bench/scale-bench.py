@@ -140,7 +140,7 @@ def report(results, out):
             ix = next((r for r in rs if r["kind"] == "index"), None)
             if ix:
                 d["index"] = {k: ix[k] for k in ("wall_s", "cpu_s", "rss_kb", "size_bytes",
-                                                  "mb_s", "chunks_s", "input_bytes")}
+                                                  "mb_s", "chunks_s", "input_bytes", "reps")}
             for mode in ("or", "and"):
                 q = [r for r in rs if r["kind"] == "query" and r["mode"] == mode]
                 if q:

@@ -21,7 +21,7 @@
 # $SAGE_BUILD/bench/scale-bench.json:
 #   {"machine": {cpu, cores, memory_gib, kernel},
 #    "versions": {sage, sqlite, python3-xapian, libxapian30, sphinxsearch, python3},
-#    "config": {scales, reps, index_reps, budget_s, query_budget_s, seed, queries, model},
+#    "config": {reps, index_reps_below_100k, budget_s, query_budget_s, seed, queries, model},
 #    "scales": [N...], "engines": ["sage", "fts5", "xapian", "sphinx"],
 #    "corpora": [{n, seconds (0 when cached), cached, chunks, tokens, bytes,
 #                 vocabulary, chunk_bytes_mean, chunk_bytes_median, queries, ...}],
@@ -32,8 +32,8 @@
 #                 query_and: {the same, AND}}],
 #    "skipped": [{engine, n, what: "index"|"query or"|"query and", reason}],
 #    "stages": [{stage, engine, n, seconds}]}        (what each step took)
-# Index figures are medians over the repetitions (index_reps below 1M, one at
-# 1M and above); query figures medians over the passes; mb_s and chunks_s are
+# Index figures are medians over the repetitions (index_reps below 100k, one
+# from 100k up, to keep the full run within 15 minutes); query figures medians over the passes; mb_s and chunks_s are
 # over the input (the JSONL for SAGE, the TSV for the others) and the median wall.
 #
 #   scripts/bench/scale-bench.sh
@@ -41,7 +41,7 @@
 # search_bench,net_bench} (make bench builds them). QUICK=1: N = 10000 100000,
 # else 10000 100000 1000000 3000000; SAGE_BENCH_SCALES (a list) overrides both.
 # SAGE_BENCH_REPS (3) query passes; SAGE_BENCH_SCALE_INDEX_REPS (3, QUICK 1)
-# index runs below 1M. SAGE_BENCH_SCALE_BUDGET (200): an engine whose indexing
+# index runs below 100k. SAGE_BENCH_SCALE_BUDGET (240): an engine whose indexing
 # time at the previous N, scaled linearly, exceeds it at the next N is skipped
 # there and above, with the reason recorded; SAGE_BENCH_SCALE_QUERY_BUDGET (20)
 # bounds the query seconds of one engine, mode and N the same way: fewer
@@ -66,7 +66,7 @@ else
     SCALES=${SAGE_BENCH_SCALES:-10000 100000 1000000 3000000}
     IREPS=${SAGE_BENCH_SCALE_INDEX_REPS:-3}
 fi
-BUDGET=${SAGE_BENCH_SCALE_BUDGET:-200}
+BUDGET=${SAGE_BENCH_SCALE_BUDGET:-240}
 QBUDGET=${SAGE_BENCH_SCALE_QUERY_BUDGET:-20}
 MODES=${SAGE_BENCH_SCALE_MODES:-or and}
 SEED=${SAGE_BENCH_SCALE_SEED:-1}
@@ -179,7 +179,7 @@ jq -nc --arg cpu "$cpu" --argjson cores "$cores" --argjson mem "$mem" --arg kern
       versions: {sage: $sage, sqlite: $sqlite, "python3-xapian": $xapian, libxapian30: $libxapian,
                  sphinxsearch: $sphinx, python3: $python},
       scales: ($scales | split(" ") | map(tonumber)), engines: ["sage", "fts5", "xapian", "sphinx"],
-      config: {reps: $reps, index_reps_below_1m: $ireps, budget_s: $budget,
+      config: {reps: $reps, index_reps_below_100k: $ireps, budget_s: $budget,
                query_budget_s: $qbudget, seed: $seed, queries: $nq, model: $model,
                modes: ($modes | split(" ")),
                fts5: "contentless, porter unicode61 remove_diacritics 2, optimize + VACUUM; queries drop SAGE stop words",
@@ -323,7 +323,7 @@ for n in "${scales[@]}"; do
     tsv_bytes=$(stat -c %s "$dir/chunks.tsv")
     cat "$dir"/corpus/*.jsonl "$dir/chunks.tsv" >/dev/null      # warm the page cache
     ireps=$IREPS
-    ((n < 1000000)) || ireps=1
+    ((n < 100000)) || ireps=1
     for e in "${ENGINES[@]}"; do
         if [[ -n ${last_n[$e]:-} ]]; then
             proj=$(awk -v w="${last_wall[$e]}" -v a="${last_n[$e]}" -v b="$n" 'BEGIN { printf "%.0f", w * b / a }')
