@@ -319,7 +319,7 @@ declare -A last_n last_wall last_pass
 for n in "${scales[@]}"; do
     corpus "$n"
     dir=$cache/corpus-$n
-    jsonl_bytes=$(cat "$dir"/corpus/*.jsonl | wc -c)
+    jsonl_bytes=$(stat -c %s "$dir"/corpus/*.jsonl | awk '{ s += $1 } END { print s }')
     tsv_bytes=$(stat -c %s "$dir/chunks.tsv")
     cat "$dir"/corpus/*.jsonl "$dir/chunks.tsv" >/dev/null      # warm the page cache
     ireps=$IREPS
