@@ -8,7 +8,7 @@
 #
 #   scripts/bench/indexer-bench.sh [CORPUS]     CORPUS defaults to build/debian-docs,
 #                                               built by datasets/debian-docs/build.sh
-# REPS (default 3) runs per tool; SUBSET=N indexes only the first N packages of
+# REPS (default 2) runs per tool; SUBSET=N indexes only the first N packages of
 # datasets/debian-docs/packages.txt; SAGE_BUILD (default build) holds sage-indexer;
 # scratch goes under ${TMPDIR:-/tmp} and is removed at exit. Missing peers
 # (sqlite3, xapian-omega, poppler-utils, time) are installed with apt-get.
@@ -24,7 +24,7 @@ if [[ $QUICK == 1 ]]; then
     REPS=${REPS:-1}
     SUBSET=${SUBSET:-7}
 else
-    REPS=${REPS:-3}
+    REPS=${REPS:-2}
     SUBSET=${SUBSET:-0}
 fi
 corpus=${1:-$repo/build/debian-docs}

@@ -11,8 +11,8 @@
 # restart), first_ms a start with the stamp removed (a file never seen) and
 # always_ms --verify=always (every byte read at every start). Corpora and
 # indexes stay in SAGE_BENCH_DIR and are reused.
-#   SAGE_BENCH_SIZES   corpus sizes in MB (default "100 300 1700": the last
-#                      gives an index of about 1 GB)
+#   SAGE_BENCH_SIZES   corpus sizes in MB (default "100 300 1000": the last
+#                      gives an index of about 600 MB)
 # QUICK=1: one size of 30 MB, 3 runs (unless set). Every run's figures are
 # recorded through fig.py in $SAGE_BUILD/bench/figures/startup.json.
 set -euo pipefail
@@ -22,7 +22,7 @@ if [ "${QUICK:-0}" = 1 ]; then
     sizes=${SAGE_BENCH_SIZES:-30}
     runs=${SAGE_BENCH_RUNS:-3}
 else
-    sizes=${SAGE_BENCH_SIZES:-100 300 1700}
+    sizes=${SAGE_BENCH_SIZES:-100 300 1000}
     runs=${SAGE_BENCH_RUNS:-5}
 fi
 work=${SAGE_BENCH_DIR:-${TMPDIR:-/tmp}/sage-bench-startup}
