@@ -39,6 +39,9 @@ int sink_make_dirs(const char *path)
     return rc;
 }
 
+/* Compressed chunk text held in memory at most, under a memory limit. */
+#define TEXT_HOLD ((size_t)4 << 20)
+
 int sink_init(struct sink *s, const char *out, const struct sage_tokenizer_opts *tok,
               size_t memory_limit, const char *tmp_dir, int zstd_level, struct sage_err *err)
 {
@@ -68,12 +71,17 @@ int sink_init(struct sink *s, const char *out, const struct sage_tokenizer_opts 
     }
     struct sage_ixbuild_opts ixo = { memory_limit, memory_limit ? s->spill_dir : NULL, NULL };
     int rc = sage_ixbuild_new(tok, &ixo, &s->ix, err);
-    /* under a memory limit the compressed chunk text spills too, past a
-     * quarter of it, to a temporary file of its own in the same place */
+    /* under a memory limit the compressed chunk text spills too, to a
+     * temporary file of its own in the same place, once a quarter of the
+     * limit or TEXT_HOLD is held, whichever is less: the text is written
+     * once and copied into the index at the end, so holding more of it in
+     * memory saves nothing */
     if (rc == 0)
         rc = sage_chunkstore_builder_init(&s->text, zstd_level, err);
     if (rc == 0 && memory_limit)
-        rc = sage_chunkstore_builder_spill(&s->text, s->spill_dir, memory_limit / 4, err);
+        rc = sage_chunkstore_builder_spill(&s->text, s->spill_dir,
+                                           memory_limit / 4 < TEXT_HOLD ? memory_limit / 4
+                                                                        : TEXT_HOLD, err);
     return rc;
 }
 

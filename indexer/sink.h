@@ -50,8 +50,8 @@ struct sink {
 void sink_tokenizer(struct sage_tokenizer_opts *tok, const char *stemmer, const char *stopwords);
 
 /* Sets up an empty sink writing out: postings past memory_limit (0: none)
- * and a quarter as much compressed chunk text spill to tmp_dir, by default
- * the directory of out (created). -SAGE_EINVAL for a path too long (a usage
+ * and compressed chunk text past a quarter of it (4 MiB at most) spill to
+ * tmp_dir, by default the directory of out (created). -SAGE_EINVAL for a path too long (a usage
  * error), else the failure; the sink is released with sink_release either
  * way. */
 int sink_init(struct sink *s, const char *out, const struct sage_tokenizer_opts *tok,
