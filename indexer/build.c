@@ -338,8 +338,12 @@ static int add_document(struct build *b, const char *disp, const char *library, 
         if (content)
             json_object_set_new(doc, "content", json_string(hex));
     }
-    if (!doc || json_array_append_new(b->s.doc_list, doc) < 0)
+    if (!doc)
         return sage_err_set(err, SAGE_ENOMEM, "cannot record document '%s'", path);
+    rc = sink_add_doc(&b->s, doc, err);
+    json_decref(doc);
+    if (rc < 0)
+        return rc;
     b->s.n_docs++;
     b->n_bytes += bytes;
     report(b, disp, "indexed", NULL, b->s.n_chunks - first);
@@ -373,7 +377,8 @@ static long dedupe(struct build *b, XXH128_hash_t h, const char *path)
     size_t j = (size_t)h.low64 & (b->cap_seen - 1);
     while (b->seen[j].doc) {
         if (XXH128_isEqual(b->seen[j].hash, h)) {
-            json_t *doc = json_array_get(b->s.doc_list, b->seen[j].doc - 1);
+            /* the record is encoded already: the aliases join it when written */
+            json_t *doc = sink_doc_extra(&b->s, b->seen[j].doc - 1);
             json_t *al = json_object_get(doc, "aliases");
             if (!al && doc)
                 json_object_set_new(doc, "aliases", al = json_array());

@@ -331,6 +331,8 @@ static int add_aliases(json_t *to, struct input *in)
 {
     json_t *al = json_object_get(to, "aliases"), *as = json_object_get(to, "alias_seq");
     json_t *more = json_object_get(in->cur, "aliases"), *more_seq;
+    if (!to)
+        return -1;
     if (!al)
         json_object_set_new(to, "aliases", al = json_array());
     if (!as)
@@ -399,7 +401,7 @@ static int sort_aliases(json_t *doc, const char *from)
 static int take_document(struct merge *m, struct input *in)
 {
     struct sage_err err = { 0 };
-    json_t *doc = in->cur, *crec = NULL;
+    json_t *doc = in->cur, *crec = NULL, *copy = NULL;
     const char *content = json_string_value(json_object_get(doc, "content"));
     json_int_t first = json_integer_value(json_object_get(doc, "first_chunk")),
                n = json_integer_value(json_object_get(doc, "n_chunks"));
@@ -410,8 +412,7 @@ static int take_document(struct merge *m, struct input *in)
         json_t *was = json_object_get(m->seen, content);
         if (was) {
             m->n_dupes++;
-            if (add_aliases(json_array_get(m->s.doc_list, (size_t)json_integer_value(was)),
-                            in) < 0)
+            if (add_aliases(sink_doc_extra(&m->s, (uint64_t)json_integer_value(was)), in) < 0)
                 goto nomem;
             return 0;
         }
@@ -472,14 +473,29 @@ static int take_document(struct merge *m, struct input *in)
         json_decref(crec);
         crec = NULL;
     }
-    json_t *copy = json_deep_copy(doc);
+    copy = json_deep_copy(doc);
     if (!copy || json_object_set_new(copy, "id", json_integer(id)) < 0 ||
         json_object_set_new(copy, "first_chunk",
-                            json_integer((json_int_t)(m->s.n_chunks - (uint64_t)n))) < 0 ||
-        json_array_append_new(m->s.doc_list, copy) < 0)
+                            json_integer((json_int_t)(m->s.n_chunks - (uint64_t)n))) < 0)
         goto nomem;
     json_object_del(copy, "seq");
     json_object_del(copy, "content");
+    json_t *as = json_object_get(copy, "alias_seq");
+    if (as) {
+        /* aliases with crawl positions are sorted at the end, with those
+         * of duplicates in other shards: they wait beside the record */
+        json_t *x = sink_doc_extra(&m->s, id), *al = json_object_get(copy, "aliases");
+        if (!x || json_object_set(x, "alias_seq", as) < 0 ||
+            (al && json_object_set(x, "aliases", al) < 0))
+            goto nomem;
+        json_object_del(copy, "alias_seq");
+        json_object_del(copy, "aliases");
+    }
+    if (sink_add_doc(&m->s, copy, &err) < 0) {
+        merge_error("cannot add document %llu of '%s': %s", (unsigned long long)(in->next - 1),
+                    in->path, err.msg);
+        goto out;
+    }
     m->s.n_docs++;
     m->n_bytes += (uint64_t)json_integer_value(json_object_get(doc, "bytes"));
     rc = 0;
@@ -487,6 +503,7 @@ static int take_document(struct merge *m, struct input *in)
 nomem:
     merge_error("out of memory");
 out:
+    json_decref(copy);
     json_decref(crec);
     return rc;
 }
@@ -670,8 +687,10 @@ int cmd_merge(struct cli *c)
     for (struct input *in; (in = next_input(&m));)
         if (take_document(&m, in) < 0 || input_advance(in) < 0)
             goto out;
-    for (size_t i = 0; i < json_array_size(m.s.doc_list); i++)
-        if (sort_aliases(json_array_get(m.s.doc_list, i), out) < 0)
+    const char *id_key;
+    json_t *extra;
+    json_object_foreach(m.s.doc_extra, id_key, extra)
+        if (sort_aliases(extra, out) < 0)
             goto out;
     if (take_ocr_pages(&m) < 0 || !(rec = merged_record(&m, c))) {
         if (!rec)

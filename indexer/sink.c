@@ -3,6 +3,7 @@
  * and the embedding server are left to the callers. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -38,6 +39,9 @@ int sink_make_dirs(const char *path)
     return rc;
 }
 
+/* Compressed chunk text held in memory at most, under a memory limit. */
+#define TEXT_HOLD ((size_t)4 << 20)
+
 int sink_init(struct sink *s, const char *out, const struct sage_tokenizer_opts *tok,
               size_t memory_limit, const char *tmp_dir, int zstd_level, struct sage_err *err)
 {
@@ -46,7 +50,8 @@ int sink_init(struct sink *s, const char *out, const struct sage_tokenizer_opts 
     s->zstd_level = zstd_level;
     sage_chunkmeta_builder_init(&s->meta);
     sage_ocrpages_builder_init(&s->ocr);
-    if (!(s->doc_list = json_array()))
+    sage_rectab_builder_init(&s->docs, 0);
+    if (!(s->doc_extra = json_object()))
         return sage_err_set(err, SAGE_ENOMEM, "out of memory");
     /* postings past the limit spill next to the index unless --tmp-dir says
      * otherwise: that file system must hold the index anyway, while /tmp is
@@ -66,18 +71,24 @@ int sink_init(struct sink *s, const char *out, const struct sage_tokenizer_opts 
     }
     struct sage_ixbuild_opts ixo = { memory_limit, memory_limit ? s->spill_dir : NULL, NULL };
     int rc = sage_ixbuild_new(tok, &ixo, &s->ix, err);
-    /* under a memory limit the compressed chunk text spills too, past a
-     * quarter of it, to a temporary file of its own in the same place */
+    /* under a memory limit the compressed chunk text spills too, to a
+     * temporary file of its own in the same place, once a quarter of the
+     * limit or TEXT_HOLD is held, whichever is less: the text is written
+     * once and copied into the index at the end, so holding more of it in
+     * memory saves nothing */
     if (rc == 0)
         rc = sage_chunkstore_builder_init(&s->text, zstd_level, err);
     if (rc == 0 && memory_limit)
-        rc = sage_chunkstore_builder_spill(&s->text, s->spill_dir, memory_limit / 4, err);
+        rc = sage_chunkstore_builder_spill(&s->text, s->spill_dir,
+                                           memory_limit / 4 < TEXT_HOLD ? memory_limit / 4
+                                                                        : TEXT_HOLD, err);
     return rc;
 }
 
 void sink_release(struct sink *s)
 {
-    json_decref(s->doc_list);
+    sage_rectab_builder_release(&s->docs);
+    json_decref(s->doc_extra);
     sage_chunkstore_builder_release(&s->text);
     sage_chunkmeta_builder_release(&s->meta);
     sage_ixbuild_free(s->ix);
@@ -213,36 +224,129 @@ static int vector_row(void *ctx, uint64_t i, float *row, uint8_t hash[16])
     return 0;
 }
 
-/* Encodes the document records (aliases included) into a table and writes
- * it as the DOCS section. */
+int sink_add_doc(struct sink *s, const json_t *doc, struct sage_err *err)
+{
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    int rc = sage_mpjson_encode(doc, &rec, &len, err);
+    if (rc == 0)
+        rc = sage_rectab_builder_add(&s->docs, rec, len, err);
+    sage_free(rec);
+    return rc;
+}
+
+json_t *sink_doc_extra(struct sink *s, uint64_t id)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
+    json_t *x = json_object_get(s->doc_extra, key);
+    if (!x && json_object_set_new(s->doc_extra, key, x = json_object()) < 0)
+        return NULL;
+    return x;
+}
+
+/* A record rewritten at the end: its id, and its new encoding. */
+struct doc_patch {
+    uint64_t id;
+    uint8_t *rec;
+    size_t len;
+};
+
+static int patch_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct doc_patch *)a)->id, y = ((const struct doc_patch *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* Re-encodes the records that gained members (doc_extra) into p, sorted by
+ * id; returns how many, or a negative error. */
+static int patch_docs(struct sink *s, struct doc_patch *p, struct sage_err *err)
+{
+    const char *key;
+    json_t *extra;
+    size_t k = 0;
+    int rc = 0;
+    json_object_foreach(s->doc_extra, key, extra) {
+        char *end;
+        unsigned long long id = strtoull(key, &end, 10);
+        json_t *doc = NULL;
+        if (*end || id >= s->docs.n)
+            SAGE_BUG("extra members for a document not added");
+        const struct sage_rectab_builder *t = &s->docs;
+        if ((rc = sage_mpjson_decode(t->data + t->offs[id], t->offs[id + 1] - t->offs[id], &doc,
+                                     err)) < 0)
+            return rc;
+        p[k].id = id;
+        if (json_object_update(doc, extra) < 0)
+            rc = sage_err_set(err, SAGE_ENOMEM, "cannot add aliases to document %llu", id);
+        else
+            rc = sage_mpjson_encode(doc, &p[k].rec, &p[k].len, err);
+        json_decref(doc);
+        if (rc < 0)
+            return rc;
+        k++;
+    }
+    qsort(p, k, sizeof(*p), patch_cmp);
+    return (int)k;
+}
+
+/* Writes the DOCS section (a record table, rectab.h) from the records as
+ * added, with those that gained members re-encoded; streamed, so the table
+ * is not copied. */
 static int put_docs(struct sink *s, struct sage_writer *w, struct sage_err *err)
 {
-    struct sage_rectab_builder t;
-    uint8_t *buf = NULL;
-    size_t i;
-    json_t *doc;
+    const struct sage_rectab_builder *t = &s->docs;
+    size_t n_patch = json_object_size(s->doc_extra), k = 0;
+    struct doc_patch *p = sage_calloc(n_patch ? n_patch : 1, sizeof(*p));
+    uint8_t buf[8 * 512];
+    uint64_t off = 0;
     int rc = 0;
-    sage_rectab_builder_init(&t, 0);
-    json_array_foreach(s->doc_list, i, doc) {
-        uint8_t *rec = NULL;
-        size_t len = 0;
-        rc = sage_mpjson_encode(doc, &rec, &len, err);
-        if (rc == 0)
-            rc = sage_rectab_builder_add(&t, rec, len, err);
-        sage_free(rec);
-        if (rc < 0)
-            goto out;
-    }
-    size_t n = sage_rectab_builder_size(&t);
-    if (!(buf = sage_malloc(n))) {
-        rc = sage_err_set(err, SAGE_ENOMEM, "cannot encode the documents");
+    if (!p)
+        return sage_err_set(err, SAGE_ENOMEM, "cannot encode the documents");
+    if ((rc = patch_docs(s, p, err)) < 0)
         goto out;
+    n_patch = (size_t)rc;
+    sage_put64(buf, t->n);
+    if ((rc = sage_writer_begin(w, SAGE_SECTION_DOCS, SAGE_CODEC_ZSTD, err)) < 0 ||
+        (rc = sage_writer_write(w, buf, 8, err)) < 0)
+        goto out;
+    /* offsets: off[0] = 0, then the end of each record */
+    size_t used = 8;
+    sage_put64(buf, 0);
+    for (size_t i = 0; i < t->n; i++) {
+        if (k < n_patch && p[k].id == i)
+            off += p[k++].len;
+        else
+            off += t->offs[i + 1] - t->offs[i];
+        if (used == sizeof(buf)) {
+            if ((rc = sage_writer_write(w, buf, used, err)) < 0)
+                goto out;
+            used = 0;
+        }
+        sage_put64(buf + used, off);
+        used += 8;
     }
-    sage_rectab_builder_encode(&t, buf);
-    rc = sage_writer_add(w, SAGE_SECTION_DOCS, SAGE_CODEC_ZSTD, buf, n, err);
+    if ((rc = sage_writer_write(w, buf, used, err)) < 0)
+        goto out;
+    /* records: runs of them as added, between those re-encoded */
+    size_t from = 0;
+    for (k = 0; k <= n_patch; k++) {
+        size_t to = k < n_patch ? (size_t)p[k].id : t->n;
+        if (to > from &&
+            (rc = sage_writer_write(w, t->data + t->offs[from], t->offs[to] - t->offs[from],
+                                    err)) < 0)
+            goto out;
+        if (k < n_patch) {
+            if ((rc = sage_writer_write(w, p[k].rec, p[k].len, err)) < 0)
+                goto out;
+            from = to + 1;
+        }
+    }
+    rc = sage_writer_end(w, err);
 out:
-    sage_free(buf);
-    sage_rectab_builder_release(&t);
+    for (k = 0; k < n_patch; k++)
+        sage_free(p[k].rec);
+    sage_free(p);
     return rc;
 }
 

@@ -18,10 +18,12 @@
 #include "hnsw.h"
 #include "ixbuild.h"
 #include "ocrpages.h"
+#include "rectab.h"
 #include "tokenize.h"
 
 struct sink {
-    json_t *doc_list;           /* document records, encoded at the end (aliases) */
+    struct sage_rectab_builder docs;    /* document records, msgpack, encoded when added */
+    json_t *doc_extra;          /* decimal id -> members added to that record when written */
     struct sage_chunkstore_builder text;
     struct sage_chunkmeta_builder meta;     /* page and heading of each chunk */
     struct sage_ixbuild *ix;
@@ -48,13 +50,24 @@ struct sink {
 void sink_tokenizer(struct sage_tokenizer_opts *tok, const char *stemmer, const char *stopwords);
 
 /* Sets up an empty sink writing out: postings past memory_limit (0: none)
- * and a quarter as much compressed chunk text spill to tmp_dir, by default
- * the directory of out (created). -SAGE_EINVAL for a path too long (a usage
+ * and compressed chunk text past a quarter of it (4 MiB at most) spill to
+ * tmp_dir, by default the directory of out (created). -SAGE_EINVAL for a path too long (a usage
  * error), else the failure; the sink is released with sink_release either
  * way. */
 int sink_init(struct sink *s, const char *out, const struct sage_tokenizer_opts *tok,
               size_t memory_limit, const char *tmp_dir, int zstd_level, struct sage_err *err);
 void sink_release(struct sink *s);
+
+/* Encodes doc as the record of the next document (docs.n) and keeps the
+ * bytes, not the tree: a record costs its msgpack size. doc stays the
+ * caller's. */
+int sink_add_doc(struct sink *s, const json_t *doc, struct sage_err *err);
+
+/* The members that document id's record gains when the index is written
+ * (aliases found after it was added; they replace members of the same
+ * name), created empty on the first call. Borrowed from the sink; NULL when
+ * out of memory. */
+json_t *sink_doc_extra(struct sink *s, uint64_t id);
 
 /* Adds chunk n_chunks of document doc: its record rec (copied, msgpack),
  * its page and heading, and its index text (title and heading path, then

@@ -53,4 +53,15 @@ t_ok 'a missing --tmp-dir fails the build with exit 1, the reason, and no index'
 t_ok 'a bad --memory-limit is a usage error naming the flag' '
     t_status 2 sage-indexer build --memory-limit 12Q --out x.sage . && grep -q -- "--memory-limit" err'
 
+t_ok 'duplicate files (aliases added to records already encoded) give the same sha256 under a tiny limit, whole and as a shard' '
+    mkdir -p dup/a dup/b &&
+    for i in 1 2 3 4 5 6; do printf "# Page %s\n\nwords of page %s and more words\n" $i $i > dup/a/p$i.md; done &&
+    cp dup/a/p2.md dup/b/copy2.md && cp dup/a/p2.md dup/b/again2.md && cp dup/a/p5.md dup/b/copy5.md &&
+    sage-indexer build -q --build-time 1700000000 --memory-limit 0 --out d/none.sage dup 2>> log &&
+    sage-indexer build -q --build-time 1700000000 --memory-limit 16K --out d/tiny.sage dup 2>> log &&
+    sage-indexer build -q --build-time 1700000000 --memory-limit 0 --shard 0/2 --out d/s0.sage dup 2>> log &&
+    sage-indexer build -q --build-time 1700000000 --memory-limit 16K --shard 0/2 --out d/s0t.sage dup 2>> log &&
+    [ "$(sha d/none.sage)" = "$(sha d/tiny.sage)" ] && [ "$(sha d/s0.sage)" = "$(sha d/s0t.sage)" ] &&
+    grep -q "3 duplicates" log'
+
 t_done
