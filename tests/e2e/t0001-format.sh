@@ -30,7 +30,7 @@ t_ok 'info reports version, sections, counts and build record' '
     sage-indexer info --json x.sage > info.json &&
     jq -e ".format.major == 1 and .counts.documents == 10" info.json &&
     jq -e "[.sections[].name] == [\"build\",\"docs\",\"chunks\",\"chunk_text\",\"chunk_meta\",\"norms\",\"postings\",\"lexicon\"]" info.json &&
-    jq -e ".format.minor == 2 and .counts.chunks >= 9" info.json &&
+    jq -e ".format.minor == 3 and .counts.chunks >= 9" info.json &&
     jq -e ".sections | all(.offset % 4096 == 0)" info.json &&
     jq -e ".build.libraries[0].name == \"kestrel\"" info.json &&
     sage-indexer info x.sage > info.txt && grep -q "^documents:  10$" info.txt &&
