@@ -399,61 +399,100 @@ static long dedupe(struct build *b, XXH128_hash_t h, const char *path)
 }
 
 /* One JSON object per line: {"id", "title", "text"} (as in the IR test
- * collections); each line is a document. Bad lines are skipped by number. */
+ * collections); each line is a document. A bad line is skipped by number;
+ * -1 only when the build cannot go on. */
+static int add_jsonl_line(struct build *b, const char *path, const char *rel,
+                          const char *library, const char *p, size_t n, size_t line_no)
+{
+    struct sage_err err = { 0 };
+    if (n == 0)
+        return 0;
+    json_error_t jerr;
+    json_t *o = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *id = o ? json_object_get(o, "id") : NULL;
+    const char *text = o ? json_string_value(json_object_get(o, "text")) : NULL;
+    const char *title = o ? json_string_value(json_object_get(o, "title")) : NULL;
+    char idbuf[32], where[64];
+    const char *ids = json_is_string(id) ? json_string_value(id) : NULL;
+    if (json_is_integer(id)) {
+        snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+        ids = idbuf;
+    }
+    snprintf(where, sizeof(where), "%.40s:%zu", path, line_no);
+    if (!o || !ids || !text) {
+        char what[PATH_MAX + 64];
+        snprintf(what, sizeof(what), "%s:%zu", path, line_no);
+        skip(b, what, !o ? "not a JSON object" : "needs string \"id\" and \"text\"");
+        json_decref(o);
+        return 0;
+    }
+    struct extracted x = { 0 };
+    size_t dl = strlen(rel) + strlen(ids) + 2;
+    char *docpath = sage_malloc(dl);
+    int rc = docpath ? 0 : sage_err_set(&err, SAGE_ENOMEM, "out of memory");
+    if (rc == 0) {
+        snprintf(docpath, dl, "%s#%s", rel, ids);
+        rc = extracted_add(&x, text, strlen(text), NULL, 0, &err);
+    }
+    if (rc == 0 && title && *title)
+        rc = extracted_set_title(&x, title, strlen(title), &err);
+    if (rc == 0)
+        rc = add_document(b, where, library, docpath, ids, ids, &x, n, line_no, NULL, &err);
+    extracted_release(&x);
+    sage_free(docpath);
+    json_decref(o);
+    if (rc < 0) {
+        sage_log(SAGE_LOG_ERROR, "cannot index '%s' %s: %s", path, where, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* A JSONL file held in memory (an archive's member). */
 static int add_jsonl(struct build *b, const char *path, const char *rel, const char *library,
                      const uint8_t *data, size_t len)
 {
     const char *p = (const char *)data, *end = p + len;
-    struct sage_err err = { 0 };
     size_t line_no = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
-        line_no++;
-        if (le > p) {
-            json_error_t jerr;
-            json_t *o = json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES, &jerr);
-            json_t *id = o ? json_object_get(o, "id") : NULL;
-            const char *text = o ? json_string_value(json_object_get(o, "text")) : NULL;
-            const char *title = o ? json_string_value(json_object_get(o, "title")) : NULL;
-            char idbuf[32], where[64];
-            const char *ids = json_is_string(id) ? json_string_value(id) : NULL;
-            if (json_is_integer(id)) {
-                snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
-                ids = idbuf;
-            }
-            snprintf(where, sizeof(where), "%.40s:%zu", path, line_no);
-            if (!o || !ids || !text) {
-                char what[PATH_MAX + 64];
-                snprintf(what, sizeof(what), "%s:%zu", path, line_no);
-                skip(b, what, !o ? "not a JSON object" : "needs string \"id\" and \"text\"");
-            } else {
-                struct extracted x = { 0 };
-                size_t dl = strlen(rel) + strlen(ids) + 2;
-                char *docpath = sage_malloc(dl);
-                int rc = docpath ? 0 : sage_err_set(&err, SAGE_ENOMEM, "out of memory");
-                if (rc == 0) {
-                    snprintf(docpath, dl, "%s#%s", rel, ids);
-                    rc = extracted_add(&x, text, strlen(text), NULL, 0, &err);
-                }
-                if (rc == 0 && title && *title)
-                    rc = extracted_set_title(&x, title, strlen(title), &err);
-                if (rc == 0)
-                    rc = add_document(b, where, library, docpath, ids, ids, &x, (size_t)(le - p),
-                                      line_no, NULL, &err);
-                extracted_release(&x);
-                sage_free(docpath);
-                if (rc < 0) {
-                    json_decref(o);
-                    sage_log(SAGE_LOG_ERROR, "cannot index '%s' %s: %s", path, where, err.msg);
-                    return -1;
-                }
-            }
-            json_decref(o);
-        }
+        if (add_jsonl_line(b, path, rel, library, p, (size_t)(le - p), ++line_no) < 0)
+            return -1;
         p = le + 1;
     }
     return 0;
+}
+
+/* A JSONL file on disk, read a line at a time: exported corpora run to
+ * gigabytes, and holding such files whole while they wait to be committed
+ * was most of a large build's peak memory. A file that cannot be read to
+ * its end is reported failed after the lines before the error. */
+static int add_jsonl_file(struct build *b, const char *path, const char *rel, const char *library)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        fail(b, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    char *line = NULL;
+    size_t cap = 0, line_no = 0;
+    ssize_t n;
+    int rc = 0;
+    while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+        size_t k = (size_t)n;
+        if (k && line[k - 1] == '\n')
+            k--;
+        rc = add_jsonl_line(b, path, rel, library, line, k, ++line_no);
+    }
+    if (rc == 0 && ferror(f))
+        fail(b, path, strerror(errno ? errno : EIO));
+    free(line);
+    fclose(f);
+    return rc;
 }
 
 /* Reads a whole file. -1 (with why) when it cannot be read, -2 when policy
@@ -512,7 +551,8 @@ struct unit {
     struct extracted x;         /* U_DOC */
     XXH128_hash_t hash;         /* U_DOC: of the source bytes, for dedupe */
     uint32_t member;            /* shard tests of its file before its own (seq_of) */
-    uint8_t *data;              /* U_JSONL: the file (owned) */
+    uint8_t *data;              /* U_JSONL: an archive member's bytes (owned);
+                                 * NULL: streamed from disp at commit */
     size_t len;
 };
 
@@ -823,7 +863,8 @@ static int commit_unit(struct build *b, const char *library, struct unit *u)
         fail(b, u->disp, u->reason);
         return 0;
     case U_JSONL:
-        return add_jsonl(b, u->disp, u->path, library, u->data, u->len);
+        return u->data ? add_jsonl(b, u->disp, u->path, library, u->data, u->len)
+                       : add_jsonl_file(b, u->disp, u->path, library);
     case U_OCR_ONLY:
     case U_DOC:
         break;
@@ -885,12 +926,68 @@ struct pool {
     int failed;                     /* a commit returned -1 */
 };
 
+#define JSONL_HEAD (64 << 10)
+
+/* A .jsonl file on disk becomes a unit that the commit streams (add_jsonl_file)
+ * instead of bytes read whole here. What extract_bytes would decide from the
+ * whole file is decided from its first 64 KiB: not an archive, text up to the
+ * last whole line. 1 when taken, 0 to read the file as any other, -1 when out
+ * of memory. */
+static int stream_jsonl_job(struct xctx *c, struct job *j)
+{
+    if (!has_suffix(j->path, ".jsonl"))
+        return 0;
+    struct stat st;
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    uint8_t head[JSONL_HEAD];
+    size_t got = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= c->b->max_file) {
+        while (got < sizeof(head)) {
+            ssize_t k = read(fd, head + got, sizeof(head) - got);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            got += (size_t)k;
+        }
+    }
+    close(fd);
+    size_t text = got;
+    if (got == 0 || (off_t)got > st.st_size || archive_detect(head, got))
+        return 0;
+    if ((off_t)got < st.st_size) {
+        const uint8_t *nl = memrchr(head, '\n', got);
+        if (!nl)
+            return 0;
+        text = (size_t)(nl - head) + 1;
+    }
+    if (!is_text(head, text))
+        return 0;
+    j->len = (size_t)st.st_size;
+    uint32_t member = c->n_tests++;
+    if (!in_shard(c->b, c->library, j->rel))
+        return 1;
+    struct unit *u = unit_add(c->out, U_JSONL, j->path, NULL);
+    if (!u || !(u->path = sage_strdup(j->rel)))
+        return -1;
+    u->member = member;
+    return 1;
+}
+
 /* Reads and extracts a job's file into its units. */
 static void run_job(const struct build *b, magic_t magic, struct job *j)
 {
     uint8_t *data = NULL;
     const char *why = NULL;
     struct xctx c = { 0, b, magic, j->library, &j->units };
+    int sj = stream_jsonl_job(&c, j);
+    if (sj != 0) {
+        if (sj < 0)
+            unit_add(&j->units, U_FATAL, j->path, NULL);
+        return;
+    }
     int rr = read_file(j->path, b->max_file, &data, &j->len, &why);
     if (rr < 0) {
         if (!unit_add(&j->units, rr == -2 ? U_SKIP : U_FAIL, j->path, why))

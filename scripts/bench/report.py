@@ -393,9 +393,15 @@ class Report:
                    "figures are not the published ones."]
         md += ["", "## Where SAGE is behind", ""]
         if self.behind:
+            # one entry per cause, with every figure it explains under it
+            groups = {}
             for part, f, peer, factor in self.behind:
-                md.append("- **%s** (%s): %s is %.2f× better. Cause: %s" % (
-                    f.get("what") or f["id"], part, name(peer), factor, self.cause(part, f["id"])))
+                groups.setdefault(self.cause(part, f["id"]), []).append((part, f, peer, factor))
+            for cause, rows in groups.items():
+                md.append("- Cause: %s" % cause)
+                for part, f, peer, factor in rows:
+                    md.append("  - **%s** (%s): %s is %.2f× better" % (
+                        f.get("what") or f["id"], part, name(peer), factor))
         else:
             md.append("- nowhere in this run (beyond the %d %% tolerance)." % round((TOLERANCE - 1) * 100))
         if plots:
