@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# JSONL collections. A .jsonl file on disk is streamed a line at a time when
-# committed (it is never held whole); one inside an archive is read from the
-# member's bytes. Both give the same documents and the same per-line skips.
+# JSONL collections. A .jsonl file on disk is parsed by the workers in 4 MiB
+# ranges, a buffer at a time (it is never held whole); one inside an archive
+# is parsed from the member's bytes. Both give the same documents and the
+# same per-line skips, line numbers counted across the ranges.
 # What the file is gets decided from its first 64 KiB: a .jsonl that is an
 # archive is walked as one, one with NUL bytes is a binary file, and a first
 # line longer than 64 KiB falls back to reading the file whole.
@@ -19,7 +20,7 @@ mixed() {
 }
 statuses() { jq -c '[.files[] | [(.path | sub(".*c.jsonl"; "")), .status, .reason]]' "$1"; }
 
-t_ok 'a JSONL file streamed from disk and the same file in a tar: the same documents and skips' '
+t_ok 'a JSONL file read from disk in ranges and the same file in a tar: the same documents and skips' '
     mkdir disk tar && mixed > disk/c.jsonl && cp disk/c.jsonl c.jsonl && tar -cf tar/t.tar c.jsonl &&
     sage-indexer build -q --report rd.json --out d.sage disk &&
     sage-indexer build -q --report rt.json --out t.sage tar &&
@@ -39,6 +40,42 @@ t_ok 'many lines, any thread count and a tiny memory limit: the same sha256' '
     sage-indexer build -q --build-time 1 -j 4 --memory-limit 16K --out b.sage c &&
     cmp a.sage b.sage &&
     sage-indexer query --json a.sage w123 | jq -e ".total == 4"'
+
+# big.jsonl: 40000 lines of about 300 bytes (12 MB, three ranges), a line
+# that is not JSON every 997 and one without text every 1999.
+big() {
+    awk 'BEGIN {
+        srand(7);
+        pad = sprintf("%200s", ""); gsub(/ /, "z", pad);
+        for (i = 1; i <= 40000; i++) {
+            if (i % 997 == 0) { print "not json " i; continue }
+            if (i % 1999 == 0) { printf "{\"id\":\"n%d\"}\n", i; continue }
+            printf "{\"id\":\"d%d\",\"title\":\"Line %d\",\"text\":\"word%d shared t%d %s\"}\n", i, i, i % 101, int(rand() * 5000), pad
+        }
+    }'
+}
+
+t_ok 'a JSONL file of several ranges: the skips by line number, as from a tar; any -j, any limit, the same file' '
+    mkdir disk tar && big > disk/big.jsonl && [ "$(stat -c %s disk/big.jsonl)" -gt 8400000 ] &&
+    cp disk/big.jsonl big.jsonl && tar -cf tar/t.tar big.jsonl &&
+    sage-indexer build -q --build-time 1 -j 1 --report rd.json --out d.sage disk &&
+    sage-indexer build -q --build-time 1 -j 2 --memory-limit 64K --out d2.sage disk && cmp d.sage d2.sage &&
+    sage-indexer build -q --build-time 1 --report rt.json --out t.sage tar &&
+    jq -c "[.files[] | select(.status != \"indexed\") | [(.path | sub(\".*big.jsonl\"; \"\")), .reason]]" rd.json >sd &&
+    jq -c "[.files[] | select(.status != \"indexed\") | [(.path | sub(\".*big.jsonl\"; \"\")), .reason]]" rt.json >st &&
+    cmp sd st && jq -e "length == 60 and .[0] == [\":997\", \"not a JSON object\"] and .[-1] == [\":39980\", \"needs string \\\"id\\\" and \\\"text\\\"\"]" sd &&
+    jq -e ".summary.indexed == 39940" rd.json &&
+    sage-indexer query --json d.sage word7 shared | jq -c "[.results[] | .path | sub(\"^[^#]*\"; \"\")]" >qd &&
+    sage-indexer query --json t.sage word7 shared | jq -c "[.results[] | .path | sub(\"^[^#]*\"; \"\")]" >qt &&
+    cmp qd qt && jq -e "length == 10" qd'
+
+t_ok 'a JSONL file of several ranges built as 3 shards and merged is the whole build' '
+    mkdir c && big > c/big.jsonl &&
+    sage-indexer build -q --build-time 1 --out w.sage c &&
+    for i in 0 1 2; do sage-indexer build -q --build-time 1 --shard $i/3 --out s.$i.sage c || exit 1; done &&
+    sage-indexer merge --out m.sage s.0.sage s.1.sage s.2.sage &&
+    sections() { sage-indexer info --json "$1" | jq -c "[.sections[] | select(.name != \"build\") | [.name, .xxh3]]"; } &&
+    [ "$(sections m.sage)" = "$(sections w.sage)" ]'
 
 t_ok 'a first line longer than 64 KiB is read whole and indexed' '
     mkdir c && { printf "{\"id\":\"long\",\"text\":\""; head -c 70000 /dev/zero | tr "\\0" x; printf " needle\"}\n{\"id\":\"short\",\"text\":\"needle too\"}\n"; } > c/long.jsonl &&
