@@ -38,7 +38,7 @@
 #
 #   scripts/bench/scale-bench.sh
 # SAGE_BUILD (default build) holds the programs and build/bench/{gen_corpus,
-# search_bench,net_bench} (make bench builds them). QUICK=1: N = 10000 100000,
+# search_bench,net_bench} (make bench builds them). QUICK=1: N = 10000 30000,
 # else 10000 100000 1000000 3000000; SAGE_BENCH_SCALES (a list) overrides both.
 # SAGE_BENCH_REPS (3) query passes; SAGE_BENCH_SCALE_INDEX_REPS (3, QUICK 1)
 # index runs below 100k. SAGE_BENCH_SCALE_BUDGET (240): an engine whose indexing
@@ -60,7 +60,7 @@ repo=$(cd "$here/../.." && pwd)
 BUILD=${SAGE_BUILD:-$repo/build}
 REPS=${SAGE_BENCH_REPS:-3}
 if [[ ${QUICK:-0} == 1 ]]; then
-    SCALES=${SAGE_BENCH_SCALES:-10000 100000}
+    SCALES=${SAGE_BENCH_SCALES:-10000 30000}
     IREPS=${SAGE_BENCH_SCALE_INDEX_REPS:-1}
 else
     SCALES=${SAGE_BENCH_SCALES:-10000 100000 1000000 3000000}
