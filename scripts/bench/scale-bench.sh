@@ -43,7 +43,7 @@
 # SAGE_BENCH_REPS (3) query passes; SAGE_BENCH_SCALE_INDEX_REPS (3, QUICK 1)
 # index runs below 100k. SAGE_BENCH_SCALE_BUDGET (240): an engine whose indexing
 # time at the previous N, scaled linearly, exceeds it at the next N is skipped
-# there and above, with the reason recorded; SAGE_BENCH_SCALE_QUERY_BUDGET (20)
+# there and above, with the reason recorded; SAGE_BENCH_SCALE_QUERY_BUDGET (15)
 # bounds the query seconds of one engine, mode and N the same way: fewer
 # passes, then one pass over the first queries of the (shuffled) file, at
 # least 50 ("queries" in the JSON says how many), or none, recorded as
@@ -67,7 +67,7 @@ else
     IREPS=${SAGE_BENCH_SCALE_INDEX_REPS:-3}
 fi
 BUDGET=${SAGE_BENCH_SCALE_BUDGET:-240}
-QBUDGET=${SAGE_BENCH_SCALE_QUERY_BUDGET:-20}
+QBUDGET=${SAGE_BENCH_SCALE_QUERY_BUDGET:-15}
 MODES=${SAGE_BENCH_SCALE_MODES:-or and}
 SEED=${SAGE_BENCH_SCALE_SEED:-1}
 N_QUERIES=500
