@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns one `make bench` run into the benchmark report.
 
-  report.py --build BUILD --out DIR [--started ISO] [--quick 0|1] [--causes FILE]
+  report.py --build BUILD --out DIR [--started ISO] [--finished ISO] [--git REV]
+            [--quick 0|1] [--causes FILE]
 
 Reads what the parts left in BUILD/bench/: run.jsonl (each part's status and
 duration, written by run.sh), figures/PART.json (fig.py's files),
@@ -159,7 +160,9 @@ class Report:
         self.quick = args.quick == "1"
         self.started = args.started or datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
-        self.finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.git = args.git or git_rev(self.repo)
+        self.finished = args.finished or datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
         self.parts = load_lines(os.path.join(self.bench, "run.jsonl"))
         self.figures = {}
         for p in sorted(glob.glob(os.path.join(self.bench, "figures", "*.json"))):
@@ -376,7 +379,7 @@ class Report:
               "from git %s; run started %s, finished %s, %.1f minutes of measuring. "
               "Every figure below comes from this one run; the raw numbers are in "
               "[bench/results/%s.json](bench/results/%s.json)." % (
-                  "make bench QUICK=1" if self.quick else "make bench", git_rev(self.repo) or "?",
+                  "make bench QUICK=1" if self.quick else "make bench", self.git or "?",
                   self.started, self.finished, total / 60, date, date),
               "",
               "Machine: %s, %s cores, %s GiB RAM, Linux %s, Debian %s. These are shared virtual "
@@ -418,7 +421,7 @@ class Report:
         with open(os.path.join(self.out, "BENCHMARKS.md"), "w", encoding="utf-8") as f:
             f.write("\n".join(md) + "\n")
         result = {"started": self.started, "finished": self.finished, "quick": self.quick,
-                  "git": git_rev(self.repo), "machine": m, "versions": v, "parts": self.parts,
+                  "git": self.git, "machine": m, "versions": v, "parts": self.parts,
                   "figures": self.figures, "scale": self.scale,
                   "hnsw_points": self.hnsw_points, "dense_points": self.dense_points,
                   "behind": [{"part": p, "figure": f["id"], "peer": e, "factor": round(x, 3)}
@@ -436,6 +439,8 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--started", default="")
+    ap.add_argument("--finished", default="", help="when the last part ended (default: now)")
+    ap.add_argument("--git", default="", help="the revision measured (default: the checkout's now)")
     ap.add_argument("--quick", default="0")
     ap.add_argument("--causes", default="", help="causes file (default: bench/causes.json)")
     Report(ap.parse_args()).write()

@@ -57,6 +57,11 @@ fi
 runlog=$bench/run.jsonl
 : >"$runlog"
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# the revision measured, taken now: the report rewrites tracked files
+rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+    rev+=" (with uncommitted changes)"
+fi
 failed=0
 
 # part NAME TITLE SCRIPT: runs one part under a heading unless
@@ -105,5 +110,5 @@ fi
 echo
 echo "#### report"
 /usr/bin/python3 "$here/report.py" --build "$SAGE_BUILD" --out "$out" --started "$started" \
-    --quick "$QUICK" || failed=1
+    --finished "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --git "$rev" --quick "$QUICK" || failed=1
 exit "$failed"
