@@ -400,6 +400,22 @@ static long dedupe(struct build *b, XXH128_hash_t h, const char *path)
     return -1;
 }
 
+/* Reads up to n bytes from fd, through EINTR and short reads; how many it
+ * got (fewer at the end of the file or on an error). */
+static size_t read_full(int fd, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    return got;
+}
+
 /* Reads a whole file. -1 (with why) when it cannot be read, -2 when policy
  * leaves it out (too large, not a regular file). */
 static int read_file(const char *path, long long max, uint8_t **out, size_t *len, const char **why)
@@ -419,15 +435,7 @@ static int read_file(const char *path, long long max, uint8_t **out, size_t *len
         return -2;
     }
     uint8_t *buf = sage_malloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
+    size_t got = buf ? read_full(fd, buf, (size_t)st.st_size) : 0;
     close(fd);
     if (!buf || got != (size_t)st.st_size) {
         *why = buf ? "short read" : "out of memory";
@@ -921,16 +929,8 @@ static int jsonl_streamable(const struct build *b, const char *path)
         return 0;
     uint8_t *head = sage_malloc(JSONL_HEAD);
     size_t got = 0;
-    if (head && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= b->max_file) {
-        while (got < JSONL_HEAD) {
-            ssize_t k = read(fd, head + got, JSONL_HEAD - got);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0)
-                break;
-            got += (size_t)k;
-        }
-    }
+    if (head && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= b->max_file)
+        got = read_full(fd, head, JSONL_HEAD);
     close(fd);
     size_t text = got;
     int ok = got > 0 && (off_t)got <= st.st_size && !archive_detect(head, got);
