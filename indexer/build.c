@@ -916,12 +916,11 @@ struct pool {
 #define JSONL_HEAD (64 << 10)
 #define JSONL_RANGE ((uint64_t)4 << 20)     /* bytes of a JSONL file one job parses */
 
-/* Whether a .jsonl file on disk can be read a range at a time. What
- * extract_bytes would decide from the whole file is decided from its first
- * 64 KiB: not an archive, text up to the last whole line. Every range asks,
- * and gets the same answer: when it is no, the first range reads the file
- * whole as any other file and the others do nothing. */
-static int jsonl_streamable(const struct build *b, const char *path)
+/* Whether a .jsonl file on disk can be read a range at a time, and its size.
+ * What extract_bytes would decide from the whole file is decided once, at
+ * the crawl, from its first 64 KiB: not an archive, text up to the last
+ * whole line. When it is no, the file becomes an ordinary job, read whole. */
+static int jsonl_streamable(const struct build *b, const char *path, uint64_t *size)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -941,6 +940,8 @@ static int jsonl_streamable(const struct build *b, const char *path)
     }
     ok = ok && is_text(head, text);
     sage_free(head);
+    if (ok)
+        *size = (uint64_t)st.st_size;
     return ok;
 }
 
@@ -1003,14 +1004,10 @@ static void run_job(const struct build *b, magic_t magic, struct job *j)
     const char *why = NULL;
     struct xctx c = { 0, b, magic, j->library, &j->units };
     if (j->range) {
-        if (jsonl_streamable(b, j->path)) {
-            /* the file's one shard test, as extract_bytes makes it */
-            if (in_shard(b, c.library, j->rel) && run_jsonl_range(&c, j) < 0)
-                unit_add(&j->units, U_FATAL, j->path, NULL);
-            return;
-        }
-        if (j->off > 0)
-            return;
+        /* the file's one shard test, as extract_bytes makes it */
+        if (in_shard(b, c.library, j->rel) && run_jsonl_range(&c, j) < 0)
+            unit_add(&j->units, U_FATAL, j->path, NULL);
+        return;
     }
     int rr = read_file(j->path, b->max_file, &data, &j->len, &why);
     if (rr < 0) {
@@ -1193,11 +1190,9 @@ static int enqueue(struct root_ctx *r, const char *path, const char *rel, enum u
 static int on_file(void *ctx, const char *path, const char *rel)
 {
     struct root_ctx *r = ctx;
-    struct stat st;
-    if (!has_suffix(path, ".jsonl") || lstat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-        st.st_size > r->b->max_file)
+    uint64_t size;
+    if (!has_suffix(path, ".jsonl") || !jsonl_streamable(r->b, path, &size))
         return enqueue(r, path, rel, U_DOC, NULL, 0, 0);
-    uint64_t size = (uint64_t)st.st_size;
     for (uint64_t off = 0;; off += JSONL_RANGE) {
         int last = size - off <= JSONL_RANGE;
         if (enqueue(r, path, rel, U_DOC, NULL, off, last ? UINT64_MAX : off + JSONL_RANGE) < 0)
