@@ -29,6 +29,7 @@ struct snapshot {
     json_t *build;              /* the build record */
     int stamped;                /* full verify skipped: a stamp vouched for the file */
     double load_ms;             /* open + verify (or stamp check) + searcher */
+    double load_cpu_ms;         /* the loading thread's CPU time for it */
 };
 
 struct registry;

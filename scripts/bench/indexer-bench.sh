@@ -39,15 +39,9 @@ die() { echo "indexer-bench: $*" >&2; exit 1; }
 [[ -x $indexer ]] || die "'$indexer' not found (make, or set SAGE_BUILD)"
 
 # Peers and the measuring tools, installed if missing (Debian package names).
-need=()
-for p in sqlite3 xapian-omega xapian-tools poppler-utils time python3; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || need+=("$p")
-done
-if ((${#need[@]})); then
-    echo "indexer-bench: installing ${need[*]}" >&2
-    sudo=; ((EUID == 0)) || sudo=sudo
-    $sudo apt-get install -y -q "${need[@]}" >&2 || die "cannot install ${need[*]}"
-fi
+# shellcheck source=scripts/bench/need.sh
+. "$here/need.sh"
+bench_need indexer-bench sqlite3 xapian-omega xapian-tools poppler-utils time python3 || exit 1
 PY=/usr/bin/python3     # Debian's, whose sqlite3 module has FTS5
 TIME=/usr/bin/time
 fig() { "$PY" "$here/fig.py" "$@"; }

@@ -3,7 +3,7 @@
  * MySQL protocol), so that the two differ only in the server.
  *   net_bench http|sphinxql --port P --queries FILE [--mode and|or] [--conns N]
  *             [--passes N | --seconds S] [--rate R] [--index NAME] [--ranker R]
- *             [--snippets] [--timeline FILE] [--hits FILE]
+ *             [--snippets] [--timeline FILE] [--hits FILE] [--wait S]
  * N threads each hold one connection to 127.0.0.1:P and send the queries one at
  * a time (thread i starts at query i*n/N), either N passes over the file each or
  * for S seconds; R paces them to R requests a second in all. Each request is
@@ -11,7 +11,11 @@
  * the last byte of its answer read and framed (Content-Length for HTTP, packets
  * up to the final EOF for SphinxQL; neither body is parsed). Prints one JSON
  * summary on stdout. --timeline writes "START_EPOCH_S LATENCY_MS" per request;
- * --hits (one connection, one pass) the ids of each answer, as chunk ids. */
+ * --hits (one connection, one pass) the ids of each answer, as chunk ids.
+ * --wait (one connection) first retries connecting and the first query every
+ * millisecond until a server answers it without an error, for at most S
+ * seconds (a server still starting), then goes on as usual on that connection;
+ * the answer waited for is not counted. */
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -41,7 +45,7 @@ struct config {
     enum proto proto;
     int port, conns, and, snippets;
     long passes;
-    double seconds, rate;
+    double seconds, rate, wait;
     const char *queries, *index, *ranker, *timeline, *hits;
 };
 
@@ -68,7 +72,7 @@ struct worker {
     FILE *hits;
 };
 
-static int reports;
+static int reports, quiet;     /* quiet: while --wait retries */
 
 static double mono_s(void)
 {
@@ -86,7 +90,8 @@ static double real_s(void)
 
 static void report(const char *what, const uint8_t *p, size_t n)
 {
-    if (__atomic_fetch_add(&reports, 1, __ATOMIC_RELAXED) < MAX_REPORTS)
+    if (!__atomic_load_n(&quiet, __ATOMIC_RELAXED) &&
+        __atomic_fetch_add(&reports, 1, __ATOMIC_RELAXED) < MAX_REPORTS)
         fprintf(stderr, "net_bench: %s%s%.*s\n", what, n ? ": " : "", (int)(n > 300 ? 300 : n),
                 n ? (const char *)p : "");
 }
@@ -379,12 +384,69 @@ static void record(struct worker *w, double start_real, double ms)
     w->s[w->n_s++] = (struct sample){ start_real, (float)ms };
 }
 
+/* Sends request q on fd and reads its answer: 0, 1 for an error answer, -1
+ * for a broken connection. */
+static int ask(struct worker *w, int fd, size_t q)
+{
+    const struct req *r = &w->reqs[q];
+    int rc;
+    if (lb_send_all(fd, r->data, r->len) < 0)
+        return -1;
+    if (w->cfg->proto == SPHINXQL)
+        return my_result(w, fd, q);
+    size_t off = 0, len = 0;
+    rc = http_read(w, fd, &off, &len);
+    if (rc == 1)
+        report("HTTP answer not 200", w->buf, off + len);
+    if (rc == 0 && w->hits)
+        http_hits(w, q, off, len);
+    if (rc >= 0)
+        consume(w, off + len);
+    return rc;
+}
+
+static int dial(struct worker *w)
+{
+    int fd = lb_dial(w->cfg->port, IO_TIMEOUT_S);
+    if (fd >= 0 && w->cfg->proto == SPHINXQL && my_login(w, fd) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* --wait: a connection on which the first query was answered without an
+ * error, or -1 when none came within c->wait seconds. */
+static int dial_waiting(struct worker *w)
+{
+    double deadline = mono_s() + w->cfg->wait;
+    FILE *hits = w->hits;
+    w->hits = NULL;
+    __atomic_store_n(&quiet, 1, __ATOMIC_RELAXED);
+    int fd = -1;
+    for (;;) {
+        w->have = 0;
+        fd = dial(w);
+        if (fd >= 0 && ask(w, fd, w->first) == 0)
+            break;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        if (mono_s() >= deadline)
+            break;
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
+    __atomic_store_n(&quiet, 0, __ATOMIC_RELAXED);
+    w->hits = hits;
+    return fd;
+}
+
 static void *work(void *arg)
 {
     struct worker *w = arg;
     const struct config *c = w->cfg;
-    int fd = lb_dial(c->port, IO_TIMEOUT_S);
-    if (fd < 0 || (c->proto == SPHINXQL && my_login(w, fd) < 0)) {
+    int fd = c->wait > 0 ? dial_waiting(w) : dial(w);
+    if (fd < 0) {
         report("cannot connect", (const uint8_t *)"", 0);
         w->errors++;
         goto out;
@@ -404,23 +466,8 @@ static void *work(void *arg)
         if (deadline && mono_s() >= deadline)
             break;
         size_t q = (w->first + i) % w->n_reqs;
-        const struct req *r = &w->reqs[q];
         double t0r = real_s(), t0 = mono_s();
-        int rc;
-        if (lb_send_all(fd, r->data, r->len) < 0) {
-            rc = -1;
-        } else if (c->proto == HTTP) {
-            size_t off = 0, len = 0;
-            rc = http_read(w, fd, &off, &len);
-            if (rc == 1)
-                report("HTTP answer not 200", w->buf, off + len);
-            if (rc == 0 && w->hits)
-                http_hits(w, q, off, len);
-            if (rc >= 0)
-                consume(w, off + len);
-        } else {
-            rc = my_result(w, fd, q);
-        }
+        int rc = ask(w, fd, q);
         double ms = (mono_s() - t0) * 1e3;
         w->requests++;
         if (rc != 0)
@@ -453,7 +500,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: net_bench http|sphinxql --port P --queries FILE [--mode and|or]\n"
                     "       [--conns N] [--passes N | --seconds S] [--rate R] [--index NAME]\n"
-                    "       [--ranker R] [--snippets] [--timeline FILE] [--hits FILE]\n");
+                    "       [--ranker R] [--snippets] [--timeline FILE] [--hits FILE] [--wait S]\n");
     return 2;
 }
 
@@ -495,6 +542,8 @@ int main(int argc, char **argv)
             c.passes = (long)v;
         else if (strcmp(a, "--seconds") == 0 && num(val, 0.001, 86400, &v) == 0)
             c.seconds = v;
+        else if (strcmp(a, "--wait") == 0 && num(val, 0.001, 3600, &v) == 0)
+            c.wait = v;
         else if (strcmp(a, "--rate") == 0 && num(val, 0, 1e7, &v) == 0)
             c.rate = v;
         else if (strcmp(a, "--mode") == 0 && (strcmp(val, "and") == 0 || strcmp(val, "or") == 0))
@@ -512,7 +561,7 @@ int main(int argc, char **argv)
         else
             return usage();
     }
-    if (!c.port || !c.queries || (c.hits && c.conns != 1))
+    if (!c.port || !c.queries || ((c.hits || c.wait > 0) && c.conns != 1))
         return usage();
 
     struct req *reqs = calloc(MAX_QUERIES, sizeof(*reqs));

@@ -19,9 +19,11 @@
 #                      unpacked on first use)
 #   search-bench.sh    search on the same corpus: libsage vs Xapian in process,
 #                      sage-searchd vs Sphinx searchd over the network, hot swap
+#                      (sage-searchd's file swap vs Sphinx's seamless rotation)
 #   scale-bench.sh     synthetic corpora of 10k to 3M chunks: indexing and query
 #                      cost as the corpus grows, SAGE vs FTS5, Xapian, Sphinx
-#   startup.sh         sage-searchd exec to ready and to a first answer
+#   startup.sh         sage-searchd exec to ready and to a first answer, vs
+#                      Sphinx searchd to its first answer
 #   embed-bench.sh     the embedding client against the fake GPU server
 #   dense-bench.sh     exact dense search vs numpy and FAISS IndexFlatIP, and
 #                      the scan's share of the memory bandwidth
@@ -47,12 +49,9 @@ rm -rf "$bench/figures" "$bench/logs"
 rm -f "$bench/hnsw-points.jsonl" "$bench/dense-points.jsonl" "$bench/scale-bench.json"
 mkdir -p "$bench/figures" "$bench/logs"
 
-if ! command -v gnuplot >/dev/null; then
-    echo "bench: installing gnuplot-nox (for the plots)" >&2
-    sudo=; ((EUID == 0)) || sudo=sudo
-    $sudo apt-get install -y -q --no-install-recommends gnuplot-nox >&2 ||
-        { echo "bench: cannot install gnuplot-nox" >&2; exit 1; }
-fi
+# shellcheck source=scripts/bench/need.sh
+. "$here/need.sh"
+command -v gnuplot >/dev/null || bench_need bench gnuplot-nox || exit 1
 
 runlog=$bench/run.jsonl
 : >"$runlog"

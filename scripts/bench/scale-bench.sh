@@ -103,16 +103,9 @@ for t in "$indexer" "$gen" "$sbench" "$nbench"; do
 done
 [[ -s $model ]] || die "'$model' is missing"
 
-need=()
-for p in python3-xapian sphinxsearch time jq; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || need+=("$p")
-done
-if ((${#need[@]})); then
-    say "installing ${need[*]}"
-    sudo=; ((EUID == 0)) || sudo=sudo
-    $sudo apt-get install -y -q --no-install-recommends "${need[@]}" >&2 ||
-        die "cannot install ${need[*]}"
-fi
+# shellcheck source=scripts/bench/need.sh
+. "$here/need.sh"
+bench_need scale-bench python3-xapian sphinxsearch time jq || exit 1
 "$PY" -c 'import xapian, sqlite3; sqlite3.connect(":memory:").execute("create virtual table t using fts5(b)")' ||
     die "$PY lacks xapian or FTS5"
 

@@ -7,7 +7,11 @@
 #      (SphinxQL) with one client, then 16 (the same C client, net_bench, for
 #      both), and wrk against sage-searchd;
 #   3. hot swap: the latency around each of several index swaps under steady
-#      load vs the steady p99.
+#      load (AND queries, paced) vs the steady p99: sage-searchd swapping
+#      between two copies of its index (scripts/swap), then Sphinx searchd
+#      under the same load rotating between two copies of its own (the
+#      copy linked in as chunks.new.*, SIGHUP, seamless rotation; done when
+#      its log says so).
 # Figures are printed, not enforced (a shared machine makes pass/fail flaky),
 # and written as JSON to $SAGE_BUILD/bench/search-bench.json.
 #
@@ -67,16 +71,9 @@ for t in "$indexer" "$searchd" "$sbench" "$nbench"; do
     [[ -x $t ]] || die "'$t' not found (make bench builds it, or set SAGE_BUILD)"
 done
 
-need=()
-for p in python3-xapian sphinxsearch wrk jq curl; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || need+=("$p")
-done
-if ((${#need[@]})); then
-    say "installing ${need[*]}"
-    sudo=; ((EUID == 0)) || sudo=sudo
-    $sudo apt-get install -y -q --no-install-recommends "${need[@]}" >&2 ||
-        die "cannot install ${need[*]}"
-fi
+# shellcheck source=scripts/bench/need.sh
+. "$here/need.sh"
+bench_need search-bench python3-xapian sphinxsearch wrk jq curl || exit 1
 "$PY" -c 'import xapian' || die "$PY cannot import xapian"
 
 if [[ ! -f $corpus/MANIFEST.tsv ]]; then
@@ -158,13 +155,16 @@ n_chunks=$(wc -l <"$cache/chunks.jsonl")
 # field lengths kept for bm25a(). The config names the listening port, so it
 # is written for each run. Sphinx's default listen backlog (5) drops some of 16
 # connections opened at once; the client, waiting for the server's greeting,
-# would hang on them.
+# would hang on them. The indexer writes into the cache (sphinx.conf); searchd
+# serves a copy in the scratch directory (serve.conf), which the hot-swap
+# rotations rename.
 free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 sph_port=$(free_port)
 mkdir -p "$cache/sphinx" "$scratch/sphinx"
-cat >"$scratch/sphinx/sphinx.conf" <<EOF
+sphinx_conf() {
+    cat <<EOF
 source chunks
 {
     type = tsvpipe
@@ -174,7 +174,7 @@ source chunks
 index chunks
 {
     source = chunks
-    path = $cache/sphinx/chunks
+    path = $1
     docinfo = extern
     morphology = stem_en
     stopwords = $cache/stopwords.txt
@@ -198,6 +198,9 @@ searchd
     workers = threads
 }
 EOF
+}
+sphinx_conf "$cache/sphinx/chunks" >"$scratch/sphinx/sphinx.conf"
+sphinx_conf "$scratch/sphinx/live/chunks" >"$scratch/sphinx/serve.conf"
 if [[ ! -s $cache/sphinx/chunks.sph ]]; then
     say "indexing them with Sphinx"
     t0=$EPOCHREALTIME
@@ -237,7 +240,14 @@ ln -s "$scratch/a.sage" "$scratch/idx/docs"
     </dev/null >"$scratch/sage.out" 2>"$scratch/sage.log" &
 sage_pid=$!
 pids+=("$sage_pid")
-searchd --config "$scratch/sphinx/sphinx.conf" --nodetach </dev/null >"$scratch/sphinx/out" 2>&1 &
+# Sphinx serves set a (hard links in live/); set b is another copy, for the
+# rotations.
+mkdir -p "$scratch/sphinx/a" "$scratch/sphinx/b" "$scratch/sphinx/live"
+cp "$cache"/sphinx/chunks.* "$scratch/sphinx/a/"
+cp "$cache"/sphinx/chunks.* "$scratch/sphinx/b/"
+rm -f "$scratch/sphinx/a/chunks.spl" "$scratch/sphinx/b/chunks.spl"
+ln "$scratch"/sphinx/a/chunks.* "$scratch/sphinx/live/"
+searchd --config "$scratch/sphinx/serve.conf" --nodetach </dev/null >"$scratch/sphinx/out" 2>&1 &
 pids+=("$!")
 sph_pid=$!
 
@@ -335,34 +345,71 @@ for ((r = 0; r < REPS; r++)); do
 done
 
 # ---- 3. hot swap ----
-# Paced load from SWAP_CONNS connections; after SWAP_LEAD s of it, SWAPS swaps
-# SWAP_GAP s apart, each pointing the docs symlink at the other file (scripts/swap, which
-# returns once searchd serves the new generation).
+# Paced AND queries (Sphinx cannot answer 1000 OR queries a second on these
+# cores) from SWAP_CONNS connections; after SWAP_LEAD s of it, SWAPS swaps
+# SWAP_GAP s apart, each to the other copy of the index, done the same bare
+# way for both servers, each done when the server's log says it serves the
+# new copy (polled every 10 ms): for sage-searchd a new symlink renamed over
+# the docs one (what scripts/swap does, without its checks and curl calls,
+# whose processes would load the same two cores); for Sphinx the other copy
+# linked in as chunks.new.* and SIGHUP (seamless rotation).
 swap_secs=$((SWAP_LEAD + SWAPS * SWAP_GAP + 3))
-say "hot swap: $SWAPS swaps under $SWAP_RATE requests a second (${swap_secs} s)"
-sage_net --mode or --conns "$SWAP_CONNS" --rate "$SWAP_RATE" --seconds "$swap_secs" \
-    --timeline "$scratch/swap.timeline" >"$scratch/swap.load" &
-load_pid=$!
-pids+=("$load_pid")
-sleep "$SWAP_LEAD"
-: >"$scratch/swaps"
-for ((s = 1; s <= SWAPS; s++)); do
-    target=$scratch/a.sage
-    ((s % 2)) && target=$scratch/b.sage
-    t0=$EPOCHREALTIME
-    st=0
-    "$repo/scripts/swap" docs "$target" --index-dir "$scratch/idx" --url "$sage_url" --timeout 30 \
-        >/dev/null 2>"$scratch/swap.err" || st=$?
-    echo "$s $t0 $EPOCHREALTIME $st" >>"$scratch/swaps"
-    ((st == 0)) || { cat "$scratch/swap.err" >&2; say "swap $s failed"; }
-    sleep $((SWAP_GAP - 1))
+# waits (30 s at most) until file $1 has more lines matching $2 than $3
+log_grows() {
+    local i
+    for ((i = 0; i < 3000; i++)); do
+        (($(grep -c "$2" "$1" || true) > $3)) && return 0
+        sleep 0.01
+    done
+    echo "'$2' not logged in 30 s" >"$scratch/swap.err"
+    return 1
+}
+sage_swap() {
+    local target=$scratch/a.sage n0 what="serving index 'docs' generation"
+    (($1 % 2)) && target=$scratch/b.sage
+    n0=$(grep -c "$what" "$scratch/sage.log" || true)
+    ln -s "$target" "$scratch/idx/.docs.new"
+    mv -T "$scratch/idx/.docs.new" "$scratch/idx/docs"
+    log_grows "$scratch/sage.log" "$what" "$n0"
+}
+sphinx_swap() {
+    local set=a f n0 what="rotating index: all indexes done"
+    (($1 % 2)) && set=b
+    n0=$(grep -c "$what" "$scratch/sphinx/searchd.log" || true)
+    for f in "$scratch/sphinx/$set"/chunks.*; do
+        ln -f "$f" "$scratch/sphinx/live/chunks.new.${f##*.}"
+    done
+    kill -HUP "$sph_pid"
+    log_grows "$scratch/sphinx/searchd.log" "$what" "$n0"
+}
+for engine in sage sphinx; do
+    say "hot swap, $engine: $SWAPS swaps under $SWAP_RATE AND requests a second (${swap_secs} s)"
+    port=$sage_port proto=http
+    [[ $engine == sphinx ]] && port=$sph_port proto=sphinxql
+    "$nbench" "$proto" --port "$port" --queries "$queries" --mode and --conns "$SWAP_CONNS" \
+        --rate "$SWAP_RATE" --seconds "$swap_secs" --timeline "$scratch/swap.timeline" \
+        >"$scratch/swap.load" &
+    load_pid=$!
+    pids+=("$load_pid")
+    sleep "$SWAP_LEAD"
+    : >"$scratch/swaps"
+    for ((s = 1; s <= SWAPS; s++)); do
+        t0=$EPOCHREALTIME
+        st=0
+        "${engine}_swap" "$s" || st=$?
+        echo "$s $t0 $EPOCHREALTIME $st" >>"$scratch/swaps"
+        ((st == 0)) || { cat "$scratch/swap.err" >&2; say "$engine swap $s failed"; }
+        sleep $((SWAP_GAP - 1))
+    done
+    wait "$load_pid" || say "the load client reported errors ($engine)"
+    jq -c --arg e "$engine" '. + {"kind":"load","engine":$e,"test":"swap"}' "$scratch/swap.load" |
+        tee -a "$results" >&2
+    "$PY" "$helper" swap-windows "$scratch/swap.timeline" "$scratch/swaps" "$results" "$SWAP_RATE" \
+        "$SWAP_CONNS" "$engine"
+    # kept for a closer look: START_EPOCH_S LATENCY_MS per request; N RENAME_S SERVED_S STATUS per swap
+    cp "$scratch/swap.timeline" "${out_json%.json}-swap-timeline-$engine.txt"
+    cp "$scratch/swaps" "${out_json%.json}-swaps-$engine.txt"
 done
-wait "$load_pid" || say "the load client reported errors"
-jq -c '. + {"kind":"load","engine":"sage","test":"swap"}' "$scratch/swap.load" | tee -a "$results" >&2
-"$PY" "$helper" swap-windows "$scratch/swap.timeline" "$scratch/swaps" "$results" "$SWAP_RATE" "$SWAP_CONNS"
-# kept for a closer look: START_EPOCH_S LATENCY_MS per request; N RENAME_S SERVED_S STATUS per swap
-cp "$scratch/swap.timeline" "${out_json%.json}-swap-timeline.txt"
-cp "$scratch/swaps" "${out_json%.json}-swaps.txt"
 
 # ---- report ----
 ov() { "$PY" "$helper" overlap "$1" "$2"; }
@@ -383,7 +430,7 @@ jq -nc --arg cpu "$cpu" --argjson cores "$cores" --arg kernel "$(uname -r)" \
                  inproc: "search_bench run INDEX QUERIES MODE 3 | search-bench.py xapian-run DB STOPWORDS QUERIES MODE 3",
                  single: "net_bench http|sphinxql --mode MODE --passes 2 (sphinx ranker expr(bm25a(1.2,0.75)), max_matches=10)",
                  c16: "net_bench http|sphinxql --mode MODE --conns 16 --seconds S; wrk -t2 -c16 -dS -s wrk-MODE.lua",
-                 swap: "net_bench http --mode or --conns 8 --rate R --timeline; scripts/swap docs FILE"},
+                 swap: "net_bench http|sphinxql --mode and --conns 8 --rate R --timeline; ln -s FILE .docs.new, mv -T .docs.new docs | ln chunks.new.*, kill -HUP"},
       overlap: {inproc_and: $oia, inproc_or: $oio, net_and: $ona, net_or: $ono}}' >>"$results"
 echo
 "$PY" "$helper" report "$results" "$out_json" "$figs"

@@ -11,6 +11,11 @@
 # restart), first_ms a start with the stamp removed (a file never seen) and
 # always_ms --verify=always (every byte read at every start). Corpora and
 # indexes stay in SAGE_BENCH_DIR and are reused.
+# The peer is Sphinx 2.2's searchd (Debian's sphinxsearch), over an index of
+# the same corpus (title and text fields, English stemmer, field lengths kept,
+# as in search-bench.sh) at the first size only: exec to its first answer
+# over SphinxQL (net_bench --wait, which retries connecting and the query
+# every millisecond), the median of the same number of runs.
 #   SAGE_BENCH_SIZES   corpus sizes in MB (default "100 300 1000": the last
 #                      gives an index of about 600 MB)
 # QUICK=1: one size of 30 MB, 3 runs (unless set). Every run's figures are
@@ -36,6 +41,11 @@ fig meta "$figs" settings "$runs runs per figure; ready: exec to the first 200 f
 chunk=${SAGE_BENCH_CHUNK:-2000}
 searchd=$SAGE_BUILD/sage-searchd
 indexer=$SAGE_BUILD/sage-indexer
+nbench=$SAGE_BUILD/bench/net_bench
+[ -x "$nbench" ] || { echo "startup: '$nbench' not found (make build/bench/net_bench)" >&2; exit 1; }
+# shellcheck source=scripts/bench/need.sh
+. "$here/need.sh"
+bench_need startup sphinxsearch jq || exit 1
 mkdir -p "$work"
 pid=
 # a FIFO nobody writes: read -t on it waits without starting a process
@@ -127,6 +137,67 @@ time_ready() {
     echo "$(((t1 - t0) / 1000)) $(((t2 - t0) / 1000))"
 }
 
+# Sphinx's index of corpus $1 in directory $2 (built once), and its config
+# with a free port.
+sphinx_index() {
+    local corpus=$1 dir=$2 port
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$dir"
+    cat >"$dir/sphinx.conf" <<EOF
+source docs
+{
+    type = tsvpipe
+    tsvpipe_command = cat $dir/docs.tsv
+    tsvpipe_field = title
+    tsvpipe_field = text
+}
+index docs
+{
+    source = docs
+    path = $dir/docs
+    docinfo = extern
+    morphology = stem_en
+    min_word_len = 1
+    index_field_lengths = 1
+}
+indexer
+{
+    mem_limit = 512M
+}
+searchd
+{
+    listen = 127.0.0.1:$port:mysql41
+    log = $dir/searchd.log
+    pid_file = $dir/searchd.pid
+    binlog_path =
+    workers = threads
+}
+EOF
+    echo "$port" >"$dir/port"
+    [ -s "$dir/docs.sph" ] && return 0
+    jq -r '[.title, .text] | @tsv' "$corpus"/*.jsonl | awk '{ print NR "\t" $0 }' >"$dir/docs.tsv"
+    indexer --config "$dir/sphinx.conf" --quiet docs >"$dir/indexer.log" 2>&1 ||
+        { cat "$dir/indexer.log" >&2; return 1; }
+    rm -f "$dir/docs.tsv"
+}
+
+# Milliseconds from exec of Sphinx searchd (config in directory $1) to its
+# first answer of the same query over SphinxQL.
+time_sphinx() {
+    local dir=$1 t0 t2 port
+    read -r port <"$dir/port"
+    t0=$(now_us)
+    searchd --config "$dir/sphinx.conf" --nodetach </dev/null >"$dir/searchd.out" 2>&1 &
+    pid=$!
+    "$nbench" sphinxql --port "$port" --queries "$work/query" --index docs --wait 60 \
+        >/dev/null || { cat "$dir/searchd.out" >&2; return 1; }
+    t2=$(now_us)
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null || true
+    pid=
+    echo $(((t2 - t0) / 1000))
+}
+
 # the median of each of the two columns of its input
 mid() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 median() {
@@ -137,10 +208,12 @@ median() {
 ms_of() { local t0 t1; t0=$(now_us); "$@" >/dev/null; t1=$(now_us); echo $(((t1 - t0) / 1000)); }
 evict() { dd if="$1" iflag=nocache count=0 status=none; }
 
-fmt='%-9s %-9s %-8s %-9s %-10s %-11s %-9s %-10s %-10s %-10s %-9s\n'
+echo banax >"$work/query"
+sphinx_mb=${sizes%% *}
+fmt='%-9s %-9s %-8s %-9s %-10s %-11s %-9s %-10s %-10s %-10s %-9s %-10s\n'
 # shellcheck disable=SC2059
 printf "$fmt" corpus index build_s ready_ms answer_ms ready_cold first_ms always_ms \
-    verify_ms open_ms
+    verify_ms open_ms sphinx_ms
 for mb in $sizes; do
     corpus=$work/corpus-$mb
     dir=$work/idx-$mb
@@ -168,6 +241,15 @@ for mb in $sizes; do
     verify=$(mid <<<"$verify_runs")
     open_runs=$(for _ in $(seq 3); do ms_of "$indexer" info "$dir/bench.sage"; done)
     open=$(mid <<<"$open_runs")
+    sphinx=-
+    if [ "$mb" = "$sphinx_mb" ]; then
+        sphinx_index "$corpus" "$work/sphinx-$mb"
+        cat "$work/sphinx-$mb"/docs.* >/dev/null
+        time_sphinx "$work/sphinx-$mb" >/dev/null      # warms the page cache
+        sphinx_runs=$(for _ in $(seq "$runs"); do time_sphinx "$work/sphinx-$mb"; done)
+        sphinx=$(mid <<<"$sphinx_runs")
+        sph_size=$(cat "$work/sphinx-$mb"/docs.* | wc -c)
+    fi
     read -r warm answer <<<"$warm"
     # every run's figure, column $2 of the runs in $3: record ID COLUMN RUNS WHAT
     on="index of $((size / 1000000)) MB (synthetic corpus of $mb MB)"
@@ -177,7 +259,12 @@ for mb in $sizes; do
         fig add "$figs" "$1-${mb}mb" sage "${v[@]}" --unit ms --better lower --what "$4, $on"
     }
     record startup-ready-ms 1 "$warm_runs" "sage-searchd exec to ready (/readyz 200), verification stamp in place, page cache warm"
-    record startup-answer-ms 2 "$warm_runs" "sage-searchd exec to the first search answer (10 hits), stamp in place, page cache warm"
+    record startup-answer-ms 2 "$warm_runs" "exec to the first search answer (10 hits), page cache warm (sage-searchd: stamp in place, HTTP; Sphinx searchd: SphinxQL)"
+    if [ "$sphinx" != - ]; then
+        mapfile -t v <<<"$sphinx_runs"
+        fig add "$figs" "startup-answer-ms-${mb}mb" sphinx "${v[@]}"
+        fig note "$figs" "Sphinx searchd at $mb MB: its index of the same corpus is $((sph_size / 1000000)) MB (every file of it)"
+    fi
     record startup-ready-cold-ms 1 "$cold" "sage-searchd exec to ready, stamp in place, index evicted from the page cache"
     record startup-first-ms 1 "$first_runs" "sage-searchd exec to ready for a file never seen (stamp removed: full verification first)"
     record startup-always-ms 1 "$always_runs" "sage-searchd exec to ready with --verify=always"
@@ -185,7 +272,7 @@ for mb in $sizes; do
     record open-ms 1 "$open_runs" "sage-indexer info (open alone, process), warm"
     # shellcheck disable=SC2059
     printf "$fmt" "${mb}MB" "$((size / 1000000))MB" "$build_s" "$warm" "$answer" \
-        "${cold% *}" "${first% *}" "${always% *}" "$verify" "$open"
+        "${cold% *}" "${first% *}" "${always% *}" "$verify" "$open" "$sphinx"
 done
 echo "ready_ms: median of $runs warm runs with a verification stamp (exec to the first 200 from"
 echo "/readyz); answer_ms: exec to the first answer of a search (10 hits, documents decoded);"
@@ -193,4 +280,5 @@ echo "ready_cold: the same with"
 echo "the index evicted from the page cache first; first_ms: stamp removed before each start"
 echo "(searchd verifies in full, then stamps); always_ms: --verify=always;"
 echo "verify_ms / open_ms: sage-indexer verify / info on the same file (warm), the cost of"
-echo "the full check searchd makes before serving, and of opening alone"
+echo "the full check searchd makes before serving, and of opening alone;"
+echo "sphinx_ms: Sphinx searchd exec to its first SphinxQL answer of the same query (first size only)"

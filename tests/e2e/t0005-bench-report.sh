@@ -87,6 +87,20 @@ t_ok 'report: the results JSON holds the machine, the versions and every raw val
     jq -e "[.behind[] | .peer] == [\"xapian\", \"xapian\", \"xapian\"]" $r &&
     jq -e ".scale.skipped[0].n == 100000 and (.hnsw_points | length) == 3" $r'
 
+t_ok 'search-bench.py swap-windows: a pause stands out against the steady max of as many requests' '
+    $PY -c "
+for i in range(20000):        # 20 s at 1000 requests a second, 1 to 3 ms
+    t = 1000.0 + i / 1000
+    ms = 40.0 if 5.2 <= t - 1000 < 5.201 else 1 + (i * 7919 % 2000) / 1000
+    print(\"%.6f %.3f\" % (t, ms))" >tl &&
+    printf "1 1005.0 1005.05 0\n2 1012.0 1012.04 0\n3 1016.0 1016.1 1\n" >swaps &&
+    $PY "$SAGE_TOP/scripts/bench/search-bench.py" swap-windows tl swaps res 1000 8 sage &&
+    jq -s -e "length == 4 and .[0].n == 1 and .[0].max_ms == 40 and .[0].pause > 13 and
+        .[0].requests == 2001 and .[1].pause <= 1.0 and .[1].swap_ms == 40 and
+        .[2].swap_ok == false and
+        (.[0].steady_max_ms >= 2.9 and .[0].steady_max_ms <= 3.0) and
+        .[3].kind == \"steady\" and .[3].engine == \"sage\" and .[3].requests == 13997" res'
+
 t_ok 'run.sh: parts skipped by their variable are reported as skipped, the run still reports' '
     mkdir -p b && ln -s "$SAGE_BUILD/sage-indexer" b/sage-indexer &&
     env SAGE_BUILD="$PWD/b" SAGE_BENCH_OUT="$PWD/out" QUICK=1 SAGE_BENCH_FORMAT=0 SAGE_BENCH_IREVAL=0 \
