@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Approximate dense search: SAGE's HNSW section against hnswlib on the same
-# data, in the same run. Synthetic clustered unit vectors (fixed seed, low
-# intrinsic dimension, see hnsw_bench.c) of DIM 384; N = 100k (pass 100000 1000000 for 1M,
-# about an hour more on 2 cores; QUICK=1: 20k). For each N: the build time of both (THREADS threads, M 16,
+# data, in the same run. Synthetic clustered unit vectors (fixed seed) of DIM
+# 384 from MODEL (default fitted: local intrinsic dimension fitted to real
+# sentence-encoder vectors; shared: the first, harder model; see hnsw_bench.c);
+# N = 100k (pass 100000 1000000 for 1M, about an hour more on 2 cores; QUICK=1: 20k). For each N: the build time of both (THREADS threads, M 16,
 # ef_construction EFC) and the size of SAGE's HNSW section; then, per search
 # ef, single-query q/s on one thread (from the thread's CPU time, best of 3
 # passes, as the machine may be shared) and recall@10 against exact f32
 # truth; then q/s at equal recall (the smallest ef of each that reaches it).
 # hnswlib is queried through knn_query with num_threads=1 on the batch, so
-# no Python overhead is charged to it per query. The data gets harder as N
-# grows (every cluster spreads in the same 12-dimensional subspace): at 1M
-# both libraries stay below recall 0.8 at ef 512; pass larger EFS there.
+# no Python overhead is charged to it per query. Before each size, the data's
+# local intrinsic dimension and relative contrast are printed and noted
+# (vector-stats.py). Pass larger EFS at 1M.
 #
 #   scripts/bench/hnsw-bench.sh [N...]
-# DIM, NQ (queries, default 1000), EFC (200), THREADS (2), EFS ("16 32 64 128
+# DIM, MODEL, NQ (queries, default 1000), EFC (200), THREADS (2), EFS ("16 32 64 128
 # 256 512"); SAGE_BUILD holds bench/hnsw_bench (make build/bench/hnsw_bench);
 # Debian's /usr/bin/python3 has numpy and hnswlib (apt-get install
 # python3-hnswlib); scratch under ${TMPDIR:-/tmp}, removed at exit.
@@ -30,6 +31,7 @@ bench=$BUILD/bench/hnsw_bench
 py=/usr/bin/python3
 QUICK=${QUICK:-0}
 DIM=${DIM:-384}
+MODEL=${MODEL:-fitted}
 if [[ $QUICK == 1 ]]; then NQ=${NQ:-200}; else NQ=${NQ:-1000}; fi
 EFC=${EFC:-200}
 THREADS=${THREADS:-2}
@@ -84,7 +86,7 @@ PY
 }
 
 table() {
-    $py - "$1" "$2" "$3" "$here" "$figs" "$points" <<'PY'
+    $py - "$1" "$2" "$3" "$here" "$figs" "$points" "$MODEL" <<'PY'
 import json, sys
 sys.path.insert(0, sys.argv[4])
 import fig
@@ -119,8 +121,8 @@ for target in (0.9, 0.95, 0.99):
         who = "either" if not a and not b else "SAGE" if not a else "hnswlib"
         print("recall@10 >= %.2f: not reached by %s at these ef (EFS)" % (target, who))
 n, dim = int(sb["n"]), int(sys.argv[3])
-on = "N = %d, d = %d synthetic clustered unit vectors, M 16, ef_construction %s" % (
-    n, dim, sb.get("ef_construction", "?"))
+on = "N = %d, d = %d synthetic clustered unit vectors (%s model), M 16, ef_construction %s" % (
+    n, dim, sys.argv[7], sb.get("ef_construction", "?"))
 fig.add(figs, ["hnsw-build-s-%d" % n, "sage", sb["build_s"], "--unit", "s", "--better", "lower",
                "--what", "HNSW build time, %s threads, %s" % (sb["threads"], on)])
 fig.add(figs, ["hnsw-build-s-%d" % n, "hnswlib", hb["build_s"]])
@@ -139,17 +141,21 @@ with open(points, "a") as pf:
             fig.add(figs, ["hnsw-recall10-%d-ef%d" % (n, ef), eng, repr(rec), "--unit", "recall@10",
                            "--better", "higher", "--what", "recall@10 against exact f32, " + cond])
             pf.write(json.dumps({"engine": eng, "n": n, "dim": dim, "ef": ef, "qps": qps,
-                                 "recall": rec}) + "\n")
+                                 "recall": rec, "model": sys.argv[7]}) + "\n")
 PY
 }
 
 fig title "$figs" "Approximate dense search (HNSW)"
-fig meta "$figs" command "SAGE_BUILD=$BUILD QUICK=$QUICK DIM=$DIM NQ=$NQ EFC=$EFC THREADS=$THREADS EFS='$EFS' bash scripts/bench/hnsw-bench.sh ${sizes[*]}"
+fig meta "$figs" command "SAGE_BUILD=$BUILD QUICK=$QUICK DIM=$DIM MODEL=$MODEL NQ=$NQ EFC=$EFC THREADS=$THREADS EFS='$EFS' bash scripts/bench/hnsw-bench.sh ${sizes[*]}"
 fig meta "$figs" versions "python3-hnswlib $(ver python3-hnswlib), numpy $($py -c 'import numpy; print(numpy.__version__)')"
-fig meta "$figs" settings "N ${sizes[*]}, d $DIM, $NQ queries, M 16, ef_construction $EFC, $THREADS build threads; search on one thread, q/s from the thread's CPU time, best of 3 passes"
+fig meta "$figs" settings "N ${sizes[*]}, d $DIM, $MODEL model, $NQ queries, M 16, ef_construction $EFC, $THREADS build threads; search on one thread, q/s from the thread's CPU time, best of 3 passes"
 for n in "${sizes[@]}"; do
-    echo "== N=$n dim=$DIM queries=$NQ"
-    "$bench" gen "$scratch" "$n" "$NQ" "$DIM" 1
+    echo "== N=$n dim=$DIM queries=$NQ model=$MODEL"
+    "$bench" gen "$scratch" "$n" "$NQ" "$DIM" 1 "$MODEL"
+    # how hard the data is: local intrinsic dimension and relative contrast
+    stats=$($py "$here/vector-stats.py" "$scratch/base.f32" "$DIM")
+    echo "$stats"
+    fig note "$figs" "N = $n, $MODEL model: $stats (scripts/bench/vector-stats.py; USE-Lite's vectors of SciFact measure lid 26.2, rc 1.434)"
     "$bench" build "$scratch" "$scratch/x.sage" "$DIM" 16 "$EFC" "$THREADS" | tee "$scratch/sage.txt"
     # shellcheck disable=SC2086
     "$bench" search "$scratch" "$scratch/x.sage" $EFS | tee -a "$scratch/sage.txt"

@@ -1,11 +1,14 @@
 /* HNSW benchmark driver, run by scripts/bench/hnsw-bench.sh. Subcommands:
- *   gen DIR N NQ DIM SEED     clustered unit vectors: DIR/base.f32 (N rows), DIR/query.f32
+ *   gen DIR N NQ DIM SEED [fitted|shared]
+ *                             clustered unit vectors: DIR/base.f32 (N rows), DIR/query.f32
  *                             (NQ rows), DIR/truth.u32 (each query's exact top 10 by f32
- *                             inner product, best first)
+ *                             inner product, best first); the two models below
  *   build DIR OUT DIM M EFC THREADS   an index of base.f32 (VECTORS + HNSW) at OUT
  *   search DIR OUT EF...      one query per call on one thread, per ef: q/s (from the
  *                             thread's CPU time, best of 3 passes) and recall@10
  *   exact DIR OUT NQ          sage_dense_exact on the first NQ queries, for reference
+ *   dump INDEX OUT            the f32 vectors of any index file with vectors, as rows
+ *                             (for comparing real embeddings with the generated ones)
  * Each prints key=value lines; comparing with hnswlib is the script's job. Raw files
  * are little-endian f32 / u32 with no header, for numpy.fromfile. */
 #include <errno.h>
@@ -30,7 +33,26 @@
 #include "writer.h"
 
 #define TOPK 10
-#define LATENT 12   /* dimension of the subspace the points spread in */
+/* The data: points around N/100 random centres (at least 10), each the
+ * centre plus a part in a low-dimensional subspace plus isotropic noise, then
+ * normalized. How hard a graph search is depends on the data's local
+ * intrinsic dimension (LID) and relative contrast (RC), which
+ * scripts/bench/vector-stats.py measures, so the default model is fitted to
+ * real sentence-encoder vectors, USE-Lite's of the SciFact corpus (5,183
+ * rows of 512: LID 26.2, RC 1.434): "fitted" gives every cluster its own
+ * 32-dimensional subspace (spread 0.2, noise 0.045 a coordinate) and measures
+ * LID 26.9, RC 1.430 at 5,183 rows, and about the same at 100k and 1M, so a
+ * bigger N is more of the same kind of data. "shared", the first model,
+ * spreads every cluster in the same 12 dimensions (spread 0.5, noise 0.06):
+ * LID 20.4, RC 1.366 at 5,183 rows, but its LID grows with N (the neighbours
+ * of a point come more and more from other clusters at the same place in the
+ * shared subspace); at 1M, M 16, neither SAGE nor hnswlib passes recall@10
+ * 0.92 on it at ef 4096. */
+struct model {
+    int latent, shared;
+    float noise, spread;
+};
+static const struct model fitted = { 32, 0, 0.045f, 0.2f }, shared = { 12, 1, 0.06f, 0.5f };
 
 static double now_s(void)
 {
@@ -99,24 +121,25 @@ static void write_file(const char *dir, const char *name, const void *p, size_t 
         die(path);
 }
 
-/* Points around n/100 centres (at least 10): the centre, plus a part in a
- * LATENT-dimensional subspace shared by all (so the data has a low intrinsic
- * dimension, as text embeddings do), plus a little isotropic noise. */
-static void gen_rows(float *out, size_t n, uint32_t dim, const float *centres, size_t n_c,
-                     const float *basis, uint64_t seed)
+/* n rows of model m: cluster k has centre centres[k] and subspace basis
+ * (m->latent rows of dim) number k, or number 0 for all when shared. */
+static void gen_rows(float *out, size_t n, uint32_t dim, const struct model *m,
+                     const float *centres, size_t n_c, const float *basis, uint64_t seed)
 {
     uint64_t s = seed;
-    float z[LATENT];
+    float z[64];
     for (size_t i = 0; i < n; i++) {
         float *x = out + i * dim;
-        const float *c = centres + (splitmix64(&s) % n_c) * dim;
-        for (int t = 0; t < LATENT; t++)
-            z[t] = gauss(&s);
+        size_t k = splitmix64(&s) % n_c;
+        const float *c = centres + k * dim;
+        const float *b = basis + (m->shared ? 0 : k) * (size_t)m->latent * dim;
+        for (int t = 0; t < m->latent; t++)
+            z[t] = m->spread * gauss(&s);
         double norm = 0;
         for (uint32_t j = 0; j < dim; j++) {
-            float v = c[j] + 0.06f * gauss(&s);
-            for (int t = 0; t < LATENT; t++)
-                v += 0.5f * basis[t * dim + j] * z[t];
+            float v = c[j] + m->noise * gauss(&s);
+            for (int t = 0; t < m->latent; t++)
+                v += b[(size_t)t * dim + j] * z[t];
             x[j] = v;
             norm += (double)v * v;
         }
@@ -164,10 +187,11 @@ static void *truth_run(void *arg)
     return NULL;
 }
 
-static int cmd_gen(const char *dir, size_t n, size_t nq, uint32_t dim, uint64_t seed)
+static int cmd_gen(const char *dir, size_t n, size_t nq, uint32_t dim, uint64_t seed,
+                   const struct model *m)
 {
-    size_t n_c = n / 100 > 10 ? n / 100 : 10;
-    float *centres = malloc(n_c * dim * sizeof(float)), *basis = malloc(LATENT * dim * sizeof(float));
+    size_t n_c = n / 100 > 10 ? n / 100 : 10, n_b = (m->shared ? 1 : n_c) * (size_t)m->latent * dim;
+    float *centres = malloc(n_c * dim * sizeof(float)), *basis = malloc(n_b * sizeof(float));
     float *base = malloc(n * dim * sizeof(float)), *query = malloc(nq * dim * sizeof(float));
     uint32_t *truth = malloc(nq * TOPK * sizeof(uint32_t));
     uint64_t s = seed;
@@ -175,11 +199,11 @@ static int cmd_gen(const char *dir, size_t n, size_t nq, uint32_t dim, uint64_t 
         die("out of memory");
     for (size_t i = 0; i < n_c * dim; i++)
         centres[i] = gauss(&s) / sqrtf((float)dim) * 1.2f;
-    for (size_t i = 0; i < LATENT * (size_t)dim; i++)
+    for (size_t i = 0; i < n_b; i++)
         basis[i] = gauss(&s) / sqrtf((float)dim);
     double t0 = now_s();
-    gen_rows(base, n, dim, centres, n_c, basis, seed * 3 + 1);
-    gen_rows(query, nq, dim, centres, n_c, basis, seed * 3 + 2);
+    gen_rows(base, n, dim, m, centres, n_c, basis, seed * 3 + 1);
+    gen_rows(query, nq, dim, m, centres, n_c, basis, seed * 3 + 2);
     write_file(dir, "base.f32", base, n * dim * sizeof(float));
     write_file(dir, "query.f32", query, nq * dim * sizeof(float));
     double t1 = now_s();
@@ -196,8 +220,8 @@ static int cmd_gen(const char *dir, size_t n, size_t nq, uint32_t dim, uint64_t 
     for (size_t t = 0; t < nt; t++)
         pthread_join(tid[t], NULL);
     write_file(dir, "truth.u32", truth, nq * TOPK * sizeof(uint32_t));
-    printf("gen_s=%.2f truth_s=%.2f n=%zu nq=%zu dim=%u centres=%zu\n", t1 - t0, now_s() - t1,
-           n, nq, dim, n_c);
+    printf("gen_s=%.2f truth_s=%.2f n=%zu nq=%zu dim=%u centres=%zu model=%s\n", t1 - t0,
+           now_s() - t1, n, nq, dim, n_c, m->shared ? "shared" : "fitted");
     free(centres);
     free(basis);
     free(base);
@@ -359,11 +383,36 @@ static int cmd_exact(const char *dir, const char *out, size_t nq)
     return 0;
 }
 
+static int cmd_dump(const char *index, const char *out)
+{
+    struct sage_err err = { 0 };
+    struct sage_reader *r;
+    struct sage_vectors v;
+    if (sage_reader_open(index, 0, &r, &err) < 0 || sage_vectors_open(&v, r, &err) < 0) {
+        fprintf(stderr, "hnsw_bench: %s\n", err.msg);
+        return 1;
+    }
+    FILE *f = fopen(out, "wb");
+    for (uint64_t i = 0; f && i < v.n; i++)
+        if (fwrite(sage_vectors_row(&v, i), sizeof(float), v.dim, f) != v.dim)
+            break;
+    if (!f || fclose(f) != 0)
+        die(out);
+    printf("n=%llu dim=%u\n", (unsigned long long)v.n, v.dim);
+    sage_reader_close(r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc == 7 && strcmp(argv[1], "gen") == 0)
+    if (argc == 4 && strcmp(argv[1], "dump") == 0)
+        return cmd_dump(argv[2], argv[3]);
+    if ((argc == 7 || (argc == 8 && (strcmp(argv[7], "fitted") == 0 ||
+                                     strcmp(argv[7], "shared") == 0))) &&
+        strcmp(argv[1], "gen") == 0)
         return cmd_gen(argv[2], strtoul(argv[3], NULL, 10), strtoul(argv[4], NULL, 10),
-                       (uint32_t)strtoul(argv[5], NULL, 10), strtoull(argv[6], NULL, 10));
+                       (uint32_t)strtoul(argv[5], NULL, 10), strtoull(argv[6], NULL, 10),
+                       argc == 8 && strcmp(argv[7], "shared") == 0 ? &shared : &fitted);
     if (argc == 8 && strcmp(argv[1], "build") == 0)
         return cmd_build(argv[2], argv[3], (uint32_t)strtoul(argv[4], NULL, 10),
                          (uint32_t)strtoul(argv[5], NULL, 10),
@@ -372,9 +421,10 @@ int main(int argc, char **argv)
         return cmd_search(argv[2], argv[3], argv + 4, argc - 4);
     if (argc == 5 && strcmp(argv[1], "exact") == 0)
         return cmd_exact(argv[2], argv[3], strtoul(argv[4], NULL, 10));
-    fprintf(stderr, "usage: hnsw_bench gen DIR N NQ DIM SEED\n"
+    fprintf(stderr, "usage: hnsw_bench gen DIR N NQ DIM SEED [fitted|shared]\n"
                     "       hnsw_bench build DIR OUT DIM M EF_CONSTRUCTION THREADS\n"
                     "       hnsw_bench search DIR OUT EF...\n"
-                    "       hnsw_bench exact DIR OUT NQ\n");
+                    "       hnsw_bench exact DIR OUT NQ\n"
+                    "       hnsw_bench dump INDEX OUT\n");
     return 2;
 }
