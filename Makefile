@@ -187,7 +187,7 @@ fuzz: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 # plots and bench/results/DATE.json (scripts/bench/run.sh). QUICK=1: small
 # sizes, under 5 minutes, report in build/bench/report/.
 QUICK ?= 0
-bench: $(PROGRAMS) $(BENCH_BINS)
+bench: $(PROGRAMS) $(BENCH_BINS) $(TOOL_BINS)
 	$(Q)QUICK=$(QUICK) SAGE_BUILD=$(abspath $(BUILD)) bash scripts/bench/run.sh
 
 lint: $(BUILD)/libsage.a
