@@ -147,13 +147,6 @@ static json_t *load_build(const struct sage_reader *r)
     return rec ? rec : json_object();
 }
 
-static double thread_cpu_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
 /* Maps, verifies and opens file as index name. NULL (logged) on failure. */
 static struct snapshot *load(const struct registry *reg, const char *name, const char *file,
                              uint64_t size)
@@ -168,7 +161,7 @@ static struct snapshot *load(const struct registry *reg, const char *name, const
     /* Every byte is verified before the first request sees it, unless a
      * stamp says this very version of the file (same inode, size, mtime and
      * ctime, fstat'ed through the descriptor that was mapped) already was. */
-    double t0 = sage_now_ms(), c0 = thread_cpu_ms();
+    double t0 = sage_now_ms(), c0 = sage_thread_cpu_ms();
     if (sage_reader_open(file, 0, &s->reader, &err) < 0)
         goto refuse;
     s->stamped = !reg->verify_always && sage_stamp_valid(file, s->reader);
@@ -187,7 +180,7 @@ static struct snapshot *load(const struct registry *reg, const char *name, const
     if (reg->check && reg->check(reg->check_ctx, name, s->searcher, &err) != 0)
         goto refuse;
     s->load_ms = sage_now_ms() - t0;
-    s->load_cpu_ms = thread_cpu_ms() - c0;
+    s->load_cpu_ms = sage_thread_cpu_ms() - c0;
     s->refs = 1;
     s->size = size;
     s->build = load_build(s->reader);

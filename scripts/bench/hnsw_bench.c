@@ -63,9 +63,7 @@ static double now_s(void)
  * descheduled is not the search's. */
 static double cpu_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return sage_thread_cpu_ms() / 1e3;
 }
 
 static uint64_t splitmix64(uint64_t *s)

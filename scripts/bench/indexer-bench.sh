@@ -39,8 +39,8 @@ die() { echo "indexer-bench: $*" >&2; exit 1; }
 [[ -x $indexer ]] || die "'$indexer' not found (make, or set SAGE_BUILD)"
 
 # Peers and the measuring tools, installed if missing (Debian package names).
-# shellcheck source=scripts/bench/need.sh
-. "$here/need.sh"
+# shellcheck source=scripts/bench/common.sh
+. "$here/common.sh"
 bench_need indexer-bench sqlite3 xapian-omega xapian-tools poppler-utils time python3 || exit 1
 PY=/usr/bin/python3     # Debian's, whose sqlite3 module has FTS5
 TIME=/usr/bin/time

@@ -49,8 +49,8 @@ rm -rf "$bench/figures" "$bench/logs"
 rm -f "$bench/hnsw-points.jsonl" "$bench/dense-points.jsonl" "$bench/scale-bench.json"
 mkdir -p "$bench/figures" "$bench/logs"
 
-# shellcheck source=scripts/bench/need.sh
-. "$here/need.sh"
+# shellcheck source=scripts/bench/common.sh
+. "$here/common.sh"
 command -v gnuplot >/dev/null || bench_need bench gnuplot-nox || exit 1
 
 runlog=$bench/run.jsonl

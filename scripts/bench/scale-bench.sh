@@ -103,8 +103,8 @@ for t in "$indexer" "$gen" "$sbench" "$nbench"; do
 done
 [[ -s $model ]] || die "'$model' is missing"
 
-# shellcheck source=scripts/bench/need.sh
-. "$here/need.sh"
+# shellcheck source=scripts/bench/common.sh
+. "$here/common.sh"
 bench_need scale-bench python3-xapian sphinxsearch time jq || exit 1
 "$PY" -c 'import xapian, sqlite3; sqlite3.connect(":memory:").execute("create virtual table t using fts5(b)")' ||
     die "$PY lacks xapian or FTS5"
@@ -258,9 +258,6 @@ searchd
 }
 EOF
 }
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # ---- queries ----
 # query_run ENGINE MODE PASSES IX QUERIES: PASSES timed passes after a warm-up,
@@ -330,7 +327,7 @@ for n in "${scales[@]}"; do
         input=$tsv_bytes
         [[ $e == sage ]] && input=$jsonl_bytes
         if [[ $e == sphinx ]]; then
-            sph_port=$(free_port)
+            sph_port=$(bench_free_port)
             sphinx_conf "$dir" "$ix" "$sph_port"
         fi
         : >"$scratch/times"

@@ -7,11 +7,11 @@
 #      (SphinxQL) with one client, then 16 (the same C client, net_bench, for
 #      both), and wrk against sage-searchd;
 #   3. hot swap: the latency around each of several index swaps under steady
-#      load (AND queries, paced) vs the steady p99: sage-searchd swapping
-#      between two copies of its index (scripts/swap), then Sphinx searchd
-#      under the same load rotating between two copies of its own (the
-#      copy linked in as chunks.new.*, SIGHUP, seamless rotation; done when
-#      its log says so).
+#      load (AND queries, paced) vs the steady latencies: sage-searchd swapping
+#      between two copies of its index (a symlink renamed), then Sphinx
+#      searchd under the same load rotating between two copies of its own (the
+#      copy linked in as chunks.new.*, SIGHUP, seamless rotation); each swap is
+#      done when the server's log says so.
 # Figures are printed, not enforced (a shared machine makes pass/fail flaky),
 # and written as JSON to $SAGE_BUILD/bench/search-bench.json.
 #
@@ -71,8 +71,8 @@ for t in "$indexer" "$searchd" "$sbench" "$nbench"; do
     [[ -x $t ]] || die "'$t' not found (make bench builds it, or set SAGE_BUILD)"
 done
 
-# shellcheck source=scripts/bench/need.sh
-. "$here/need.sh"
+# shellcheck source=scripts/bench/common.sh
+. "$here/common.sh"
 bench_need search-bench python3-xapian sphinxsearch wrk jq curl || exit 1
 "$PY" -c 'import xapian' || die "$PY cannot import xapian"
 
@@ -158,10 +158,7 @@ n_chunks=$(wc -l <"$cache/chunks.jsonl")
 # would hang on them. The indexer writes into the cache (sphinx.conf); searchd
 # serves a copy in the scratch directory (serve.conf), which the hot-swap
 # rotations rename.
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-sph_port=$(free_port)
+sph_port=$(bench_free_port)
 mkdir -p "$cache/sphinx" "$scratch/sphinx"
 sphinx_conf() {
     cat <<EOF
@@ -349,38 +346,48 @@ done
 # cores) from SWAP_CONNS connections; after SWAP_LEAD s of it, SWAPS swaps
 # SWAP_GAP s apart, each to the other copy of the index, done the same bare
 # way for both servers, each done when the server's log says it serves the
-# new copy (polled every 10 ms): for sage-searchd a new symlink renamed over
+# new copy (read every 10 ms, no process started): for sage-searchd a new symlink renamed over
 # the docs one (what scripts/swap does, without its checks and curl calls,
 # whose processes would load the same two cores); for Sphinx the other copy
 # linked in as chunks.new.* and SIGHUP (seamless rotation).
 swap_secs=$((SWAP_LEAD + SWAPS * SWAP_GAP + 3))
-# waits (30 s at most) until file $1 has more lines matching $2 than $3
-log_grows() {
-    local i
+bench_nap_open "$scratch"
+# Opens log $1 on fd 8 and reads it to its end; log_says then waits (30 s at
+# most) for a new line holding $2, reading and napping in bash alone, so the
+# wait starts no process inside the measured window.
+log_mark() {
+    exec 8<"$1"
+    while read -r -u 8 _; do :; done
+}
+log_says() {
+    local i line
     for ((i = 0; i < 3000; i++)); do
-        (($(grep -c "$2" "$1" || true) > $3)) && return 0
-        sleep 0.01
+        while read -r -u 8 line; do
+            [[ $line == *"$1"* ]] && { exec 8<&-; return 0; }
+        done
+        bench_nap 0.01
     done
-    echo "'$2' not logged in 30 s" >"$scratch/swap.err"
+    exec 8<&-
+    echo "'$1' not logged in 30 s" >"$scratch/swap.err"
     return 1
 }
 sage_swap() {
-    local target=$scratch/a.sage n0 what="serving index 'docs' generation"
+    local target=$scratch/a.sage
     (($1 % 2)) && target=$scratch/b.sage
-    n0=$(grep -c "$what" "$scratch/sage.log" || true)
+    log_mark "$scratch/sage.log"
     ln -s "$target" "$scratch/idx/.docs.new"
     mv -T "$scratch/idx/.docs.new" "$scratch/idx/docs"
-    log_grows "$scratch/sage.log" "$what" "$n0"
+    log_says "serving index 'docs' generation"
 }
 sphinx_swap() {
-    local set=a f n0 what="rotating index: all indexes done"
+    local set=a f
     (($1 % 2)) && set=b
-    n0=$(grep -c "$what" "$scratch/sphinx/searchd.log" || true)
+    log_mark "$scratch/sphinx/searchd.log"
     for f in "$scratch/sphinx/$set"/chunks.*; do
         ln -f "$f" "$scratch/sphinx/live/chunks.new.${f##*.}"
     done
     kill -HUP "$sph_pid"
-    log_grows "$scratch/sphinx/searchd.log" "$what" "$n0"
+    log_says "rotating index: all indexes done"
 }
 for engine in sage sphinx; do
     say "hot swap, $engine: $SWAPS swaps under $SWAP_RATE AND requests a second (${swap_secs} s)"

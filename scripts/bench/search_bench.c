@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "search.h"
 #include "tokenize.h"
 
@@ -36,9 +37,7 @@ static double now_us(void)
  * other processes of a shared machine take the core away. */
 static double cpu_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+    return sage_thread_cpu_ms() * 1e3;
 }
 
 static int cmp_double(const void *a, const void *b)

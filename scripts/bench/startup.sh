@@ -43,16 +43,12 @@ searchd=$SAGE_BUILD/sage-searchd
 indexer=$SAGE_BUILD/sage-indexer
 nbench=$SAGE_BUILD/bench/net_bench
 [ -x "$nbench" ] || { echo "startup: '$nbench' not found (make build/bench/net_bench)" >&2; exit 1; }
-# shellcheck source=scripts/bench/need.sh
-. "$here/need.sh"
+# shellcheck source=scripts/bench/common.sh
+. "$here/common.sh"
 bench_need startup sphinxsearch jq || exit 1
 mkdir -p "$work"
 pid=
-# a FIFO nobody writes: read -t on it waits without starting a process
-rm -f "$work/nap"
-mkfifo "$work/nap"
-exec 9<>"$work/nap"
-nap() { read -r -t 0.001 -u 9 _ || true; }
+bench_nap_open "$work"
 
 cleanup() {
     if [ -n "$pid" ]; then
@@ -111,7 +107,7 @@ time_ready() {
     pid=$!
     until [ -s "$work/port" ]; do
         kill -0 "$pid" 2>/dev/null || { cat "$work/searchd.log" >&2; return 1; }
-        nap
+        bench_nap 0.001
     done
     read -r port <"$work/port"
     # bash's own /dev/tcp: no process started per poll
@@ -119,7 +115,7 @@ time_ready() {
           printf 'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3 &&
           read -r reply <&3 && [[ $reply == *" 200 "* ]]; do
         exec 3>&- 2>/dev/null || true
-        nap
+        bench_nap 0.001
     done
     t1=$(now_us)
     exec 3>&-
@@ -141,7 +137,7 @@ time_ready() {
 # with a free port.
 sphinx_index() {
     local corpus=$1 dir=$2 port
-    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(bench_free_port)
     mkdir -p "$dir"
     cat >"$dir/sphinx.conf" <<EOF
 source docs
